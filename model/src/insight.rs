@@ -1,0 +1,63 @@
+//! What a person reads.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ChangeRef, IncidentStatus, OriginCandidate, Severity, Symbol, Timestamp};
+
+/// A past incident that looks like this one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SimilarIncident {
+    /// Its id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Similarity in `[0, 1]`.
+    pub similarity: f64,
+    /// What fixed it, if anyone said.
+    pub remedy: Option<String>,
+    /// How long it took to resolve, in seconds.
+    pub resolved_in_secs: Option<u64>,
+}
+
+/// One line of an incident's story.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// When.
+    pub ts: Timestamp,
+    /// What happened.
+    pub text: String,
+}
+
+/// An incident as responders read it: what sinks render. Re-emitting the same `(id, version)`
+/// is harmless — sinks are idempotent on that pair.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Insight {
+    /// Deterministic id (`inc-` + 16 hex digits).
+    pub id: String,
+    /// Version, from 1.
+    pub version: u32,
+    /// Open, updated or resolved.
+    pub status: IncidentStatus,
+    /// One line.
+    pub title: String,
+    /// Highest severity.
+    pub severity: Severity,
+    /// Services with signals, sorted.
+    pub services: Vec<Symbol>,
+    /// User-facing services affected, sorted.
+    pub impacted: Vec<Symbol>,
+    /// Ranked probable origins with evidence.
+    pub origin: Vec<OriginCandidate>,
+    /// Recent changes near the origin.
+    pub suspect_changes: Vec<ChangeRef>,
+    /// Similar past incidents and what fixed them.
+    pub similar: Vec<SimilarIncident>,
+    /// What happened, in order.
+    pub timeline: Vec<TimelineEntry>,
+    /// Event time of the first signal.
+    pub opened_at: Timestamp,
+    /// Event time of this version.
+    pub updated_at: Timestamp,
+    /// Event time of resolution.
+    pub resolved_at: Option<Timestamp>,
+}

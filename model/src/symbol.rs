@@ -1,0 +1,131 @@
+//! Interned strings for the names that repeat on every event (services, metric names, label keys).
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::{Arc, LazyLock, RwLock};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Above this many distinct strings the pool stops growing: new strings are still correct
+/// `Symbol`s, just not shared. This bounds memory when a label turns out to be high-cardinality.
+const POOL_CAPACITY: usize = 1 << 20;
+
+static POOL: LazyLock<RwLock<HashSet<Arc<str>>>> = LazyLock::new(Default::default);
+
+/// An immutable, cheaply clonable, interned string.
+///
+/// Decoding the same service name a million times allocates it once; cloning is a reference
+/// count increment. Ordering and equality are by content, so symbols sort deterministically.
+///
+/// ```
+/// use kaizen_model::Symbol;
+/// let a = Symbol::new("checkout");
+/// let b = Symbol::new("checkout");
+/// assert_eq!(a, b);
+/// assert!(a.ptr_eq(&b));
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Symbol(Arc<str>);
+
+impl Symbol {
+    /// Returns the interned symbol for `s`, allocating only the first time `s` is seen.
+    pub fn new(s: &str) -> Symbol {
+        if let Ok(pool) = POOL.read() {
+            if let Some(found) = pool.get(s) {
+                return Symbol(found.clone());
+            }
+        }
+        let Ok(mut pool) = POOL.write() else {
+            return Symbol(Arc::from(s));
+        };
+        if let Some(found) = pool.get(s) {
+            return Symbol(found.clone());
+        }
+        let fresh: Arc<str> = Arc::from(s);
+        if pool.len() < POOL_CAPACITY {
+            pool.insert(fresh.clone());
+        }
+        Symbol(fresh)
+    }
+
+    /// The symbol's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True when both symbols share one allocation (always the case for interned symbols).
+    pub fn ptr_eq(&self, other: &Symbol) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// True for the empty string.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Default for Symbol {
+    fn default() -> Self {
+        Symbol::new("")
+    }
+}
+
+impl From<&str> for Symbol {
+    fn from(s: &str) -> Self {
+        Symbol::new(s)
+    }
+}
+
+impl AsRef<str> for Symbol {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Symbol {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for Symbol {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Symbol {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Ok(Symbol::new(&s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interning_shares_allocations_and_orders_by_content() {
+        let a = Symbol::new("payments");
+        let b = Symbol::from("payments");
+        assert!(a.ptr_eq(&b));
+        assert!(Symbol::new("auth") < Symbol::new("cart"));
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(json, "\"payments\"");
+        let back: Symbol = serde_json::from_str(&json).unwrap();
+        assert!(back.ptr_eq(&a));
+    }
+}

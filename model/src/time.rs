@@ -1,0 +1,342 @@
+//! Event time: milliseconds since the Unix epoch, parsed from RFC 3339 or unix s/ms/µs/ns.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// An event-time instant with millisecond precision (milliseconds since 1970-01-01T00:00:00Z).
+///
+/// Millisecond precision is what alerting and metrics carry; finer input is truncated.
+/// Serialises as RFC 3339 in UTC with milliseconds, which sorts lexically.
+///
+/// ```
+/// use kaizen_model::Timestamp;
+/// let t = Timestamp::parse("2026-01-05T10:00:00.250+01:00").unwrap();
+/// assert_eq!(t.to_string(), "2026-01-05T09:00:00.250Z");
+/// assert_eq!(Timestamp::from_unix_number(1767603600.25).unwrap(), Timestamp::parse("2026-01-05T09:00:00.250Z").unwrap());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub u64);
+
+/// Why a timestamp could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimestampError {
+    /// The text is not RFC 3339.
+    #[error("invalid RFC 3339 timestamp {0:?} (expected e.g. 2026-01-05T10:00:00.000Z)")]
+    Rfc3339(String),
+    /// The number is negative, not finite or out of range.
+    #[error("invalid unix timestamp {0}")]
+    Unix(String),
+}
+
+impl Timestamp {
+    /// The earliest representable instant.
+    pub const MIN: Timestamp = Timestamp(0);
+    /// The latest representable instant.
+    pub const MAX: Timestamp = Timestamp(u64::MAX);
+
+    /// From milliseconds since the epoch.
+    pub const fn from_millis(ms: u64) -> Self {
+        Timestamp(ms)
+    }
+
+    /// Milliseconds since the epoch.
+    pub const fn as_millis(self) -> u64 {
+        self.0
+    }
+
+    /// `self + d`, saturating.
+    pub fn add(self, d: Duration) -> Self {
+        Timestamp(self.0.saturating_add(d.as_millis() as u64))
+    }
+
+    /// `self - d`, saturating at the epoch.
+    pub fn sub(self, d: Duration) -> Self {
+        Timestamp(self.0.saturating_sub(d.as_millis() as u64))
+    }
+
+    /// The duration from `earlier` to `self` (zero if `earlier` is later).
+    pub fn since(self, earlier: Timestamp) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(earlier.0))
+    }
+
+    /// Interprets a unix timestamp whose unit is guessed from its magnitude: seconds
+    /// (may be fractional), milliseconds, microseconds or nanoseconds. Any real instant
+    /// between 1973 and 5138 is unambiguous under this rule.
+    pub fn from_unix_number(v: f64) -> Result<Self, TimestampError> {
+        if !v.is_finite() || v < 0.0 {
+            return Err(TimestampError::Unix(v.to_string()));
+        }
+        let ms = if v < 1e11 {
+            v * 1e3
+        } else if v < 1e14 {
+            v
+        } else if v < 1e17 {
+            v / 1e3
+        } else {
+            v / 1e6
+        };
+        Ok(Timestamp(ms as u64))
+    }
+
+    /// Integer variant of [`Timestamp::from_unix_number`], exact for nanoseconds.
+    pub fn from_unix_integer(v: u64) -> Self {
+        Timestamp(if v < 100_000_000_000 {
+            v.saturating_mul(1000)
+        } else if v < 100_000_000_000_000 {
+            v
+        } else if v < 100_000_000_000_000_000 {
+            v / 1_000
+        } else {
+            v / 1_000_000
+        })
+    }
+
+    /// Parses RFC 3339 (`2026-01-05T10:00:00Z`, fractional seconds and `±hh:mm` offsets
+    /// allowed, `t`/`z`/space accepted) or a unix number given as text.
+    pub fn parse(s: &str) -> Result<Self, TimestampError> {
+        let b = s.as_bytes();
+        if !b.is_empty() && b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+            if let Ok(n) = s.parse::<u64>() {
+                return Ok(Self::from_unix_integer(n));
+            }
+            return s
+                .parse::<f64>()
+                .map_err(|_| TimestampError::Unix(s.to_owned()))
+                .and_then(Self::from_unix_number);
+        }
+        parse_rfc3339(b).ok_or_else(|| TimestampError::Rfc3339(s.to_owned()))
+    }
+}
+
+fn digits(b: &[u8], at: usize, n: usize) -> Option<u64> {
+    let slice = b.get(at..at + n)?;
+    slice.iter().try_fold(0u64, |acc, c| {
+        c.is_ascii_digit().then(|| acc * 10 + u64::from(c - b'0'))
+    })
+}
+
+fn parse_rfc3339(b: &[u8]) -> Option<Timestamp> {
+    let year = digits(b, 0, 4)?;
+    let month = digits(b, 5, 2)?;
+    let day = digits(b, 8, 2)?;
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    if !matches!(b.get(10), Some(b'T' | b't' | b' ')) {
+        return None;
+    }
+    let hour = digits(b, 11, 2)?;
+    let minute = digits(b, 14, 2)?;
+    let second = digits(b, 17, 2)?;
+    if b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
+        return None;
+    }
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut millis = 0u64;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            if i - start < 3 {
+                millis = millis * 10 + u64::from(b[i] - b'0');
+            }
+            i += 1;
+        }
+        let n = i - start;
+        if n == 0 {
+            return None;
+        }
+        for _ in n..3 {
+            millis *= 10;
+        }
+    }
+    let offset_secs: i64 = match b.get(i)? {
+        b'Z' | b'z' => {
+            i += 1;
+            0
+        }
+        sign @ (b'+' | b'-') => {
+            let oh = digits(b, i + 1, 2)? as i64;
+            let om = digits(b, i + 4, 2)? as i64;
+            if b.get(i + 3) != Some(&b':') || oh > 23 || om > 59 {
+                return None;
+            }
+            i += 6;
+            let off = oh * 3600 + om * 60;
+            if *sign == b'+' {
+                off
+            } else {
+                -off
+            }
+        }
+        _ => return None,
+    };
+    if i != b.len() {
+        return None;
+    }
+    let days = days_from_civil(year as i64, month as i64, day as i64);
+    let secs = days * 86_400 + (hour * 3600 + minute * 60 + second) as i64 - offset_secs;
+    if secs < 0 {
+        return None;
+    }
+    Some(Timestamp(secs as u64 * 1000 + millis))
+}
+
+fn is_leap(y: u64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: u64, m: u64) -> u64 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+// Howard Hinnant's days_from_civil / civil_from_days: exact for the proleptic Gregorian calendar.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = (self.0 / 1000) as i64;
+        let ms = self.0 % 1000;
+        let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+        let rem = secs.rem_euclid(86_400);
+        write!(
+            f,
+            "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+            rem / 3600,
+            rem / 60 % 60,
+            rem % 60
+        )
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.collect_str(self)
+        } else {
+            serializer.serialize_u64(self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TsVisitor;
+        impl Visitor<'_> for TsVisitor {
+            type Value = Timestamp;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an RFC 3339 string or a unix timestamp in s, ms, µs or ns")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Timestamp, E> {
+                Timestamp::parse(v).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Timestamp, E> {
+                Ok(Timestamp::from_unix_integer(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Timestamp, E> {
+                u64::try_from(v)
+                    .map(Timestamp::from_unix_integer)
+                    .map_err(|_| E::custom(TimestampError::Unix(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Timestamp, E> {
+                Timestamp::from_unix_number(v).map_err(E::custom)
+            }
+        }
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_any(TsVisitor)
+        } else {
+            u64::deserialize(deserializer).map(Timestamp)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trips_and_accepts_offsets() {
+        let t = Timestamp::parse("2026-11-22T00:23:13.5Z").unwrap();
+        assert_eq!(t.to_string(), "2026-11-22T00:23:13.500Z");
+        assert_eq!(Timestamp::parse(&t.to_string()).unwrap(), t);
+        let with_offset = Timestamp::parse("2026-11-22T02:23:13.500+02:00").unwrap();
+        assert_eq!(with_offset, t);
+        assert_eq!(
+            Timestamp::parse("1970-01-01T00:00:00Z").unwrap(),
+            Timestamp(0)
+        );
+        assert_eq!(
+            Timestamp::parse("2024-02-29T12:00:00.123456789Z")
+                .unwrap()
+                .to_string(),
+            "2024-02-29T12:00:00.123Z"
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_rfc3339() {
+        for bad in [
+            "2026-13-01T00:00:00Z",
+            "2026-02-30T00:00:00Z",
+            "2026-01-01T00:00:00",
+            "2026-01-01",
+            "yesterday",
+            "2026-01-01T00:00:00.Z",
+            "2026-01-01T00:00:00Zjunk",
+        ] {
+            assert!(Timestamp::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn unix_units_are_inferred_from_magnitude() {
+        let expect = Timestamp(1_767_607_200_000);
+        assert_eq!(Timestamp::from_unix_integer(1_767_607_200), expect);
+        assert_eq!(Timestamp::from_unix_integer(1_767_607_200_000), expect);
+        assert_eq!(Timestamp::from_unix_integer(1_767_607_200_000_000), expect);
+        assert_eq!(
+            Timestamp::from_unix_integer(1_767_607_200_000_000_000),
+            expect
+        );
+        assert_eq!(Timestamp::from_unix_number(1_767_607_200.0).unwrap(), expect);
+        assert!(Timestamp::from_unix_number(f64::NAN).is_err());
+        assert!(Timestamp::from_unix_number(-1.0).is_err());
+        let from_json: Timestamp = serde_json::from_str("1767607200123").unwrap();
+        assert_eq!(from_json, Timestamp(1_767_607_200_123));
+    }
+}
