@@ -62,6 +62,12 @@ impl Timestamp {
         Duration::from_millis(self.0.saturating_sub(earlier.0))
     }
 
+    /// Time of day in UTC as `HH:MM:SS`, for messages people read.
+    pub fn clock(self) -> String {
+        let secs = self.0 / 1000;
+        format!("{:02}:{:02}:{:02}", secs / 3600 % 24, secs / 60 % 60, secs % 60)
+    }
+
     /// Interprets a unix timestamp whose unit is guessed from its magnitude: seconds
     /// (may be fractional), milliseconds, microseconds or nanoseconds. Any real instant
     /// between 1973 and 5138 is unambiguous under this rule.

@@ -1,0 +1,535 @@
+//! Signals → incidents: what is one problem, and its lifecycle.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+use kaizen_model::{
+    ChangeRef, Incident, IncidentStatus, Severity, Signal, SignalRef, SignalState,
+    StableHasher, Symbol, Timestamp,
+};
+
+use crate::{OriginRanker, ServiceGraph};
+
+/// How [`IncidentCorrelator`] groups signals and paces its output.
+#[derive(Clone, Debug)]
+pub struct CorrelatorConfig {
+    /// A signal joins an incident whose last signal is at most this old.
+    pub join_window: Duration,
+    /// ... and whose services are at most this many hops away in the service graph.
+    pub max_hops: usize,
+    /// An incident resolves after all its signals cleared and stayed clear this long.
+    pub quiet_period: Duration,
+    /// The first version waits this long after the first signal, so that it already carries
+    /// the initial burst of related signals (Alertmanager's `group_wait`).
+    pub group_wait: Duration,
+    /// Later versions are emitted at most this often (Alertmanager's `group_interval`).
+    pub group_interval: Duration,
+    /// Changes this long before an incident opens are suspects.
+    pub change_lookback: Duration,
+    /// Signals below this severity join incidents but never open one.
+    pub open_severity: Severity,
+    /// At most this many signals are remembered per incident (the rest are counted).
+    pub max_signals: usize,
+}
+
+impl Default for CorrelatorConfig {
+    fn default() -> Self {
+        CorrelatorConfig {
+            join_window: Duration::from_secs(10 * 60),
+            max_hops: 3,
+            quiet_period: Duration::from_secs(5 * 60),
+            group_wait: Duration::from_secs(30),
+            group_interval: Duration::from_secs(60),
+            change_lookback: Duration::from_secs(30 * 60),
+            open_severity: Severity::Warning,
+            max_signals: 256,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Emit,
+    Resolve,
+}
+
+struct OpenIncident {
+    opened_at: Timestamp,
+    last_activity: Timestamp,
+    signals: Vec<SignalRef>,
+    dropped_signals: usize,
+    version: u32,
+    last_emit: Option<Timestamp>,
+    dirty: bool,
+    emit_due: Option<Timestamp>,
+    resolve_due: Option<Timestamp>,
+}
+
+impl OpenIncident {
+    fn services(&self) -> BTreeSet<&Symbol> {
+        self.signals.iter().map(|s| &s.service).collect()
+    }
+    fn all_clear(&self) -> bool {
+        self.signals.iter().all(|s| s.ended.is_some())
+    }
+}
+
+/// Joins signals into incidents along the service graph and in time, tracks each incident's
+/// lifecycle (open → updated → resolved) and emits a new [`Incident`] version when it changes,
+/// paced like Alertmanager (`group_wait`, `group_interval`).
+///
+/// Feed signals in event-time order with [`on_signal`](Self::on_signal) and watermarks with
+/// [`on_watermark`](Self::on_watermark); the graph is updated through
+/// [`graph_mut`](Self::graph_mut).
+pub struct IncidentCorrelator {
+    config: CorrelatorConfig,
+    graph: ServiceGraph,
+    ranker: OriginRanker,
+    open: BTreeMap<String, OpenIncident>,
+    changes: VecDeque<ChangeRef>,
+    timers: BTreeSet<(Timestamp, Timer, String)>,
+}
+
+impl IncidentCorrelator {
+    /// A correlator over `graph`.
+    pub fn new(config: CorrelatorConfig, graph: ServiceGraph) -> Self {
+        let ranker = OriginRanker {
+            change_lookback: config.change_lookback,
+            ..OriginRanker::default()
+        };
+        IncidentCorrelator {
+            config,
+            graph,
+            ranker,
+            open: BTreeMap::new(),
+            changes: VecDeque::new(),
+            timers: BTreeSet::new(),
+        }
+    }
+
+    /// The service graph, to apply edge updates.
+    pub fn graph_mut(&mut self) -> &mut ServiceGraph {
+        &mut self.graph
+    }
+
+    /// Number of incidents not yet resolved.
+    pub fn open_incidents(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Feeds one signal (in event-time order).
+    pub fn on_signal(&mut self, signal: &Signal, out: &mut Vec<Incident>) {
+        self.fire_timers_before(signal.ts, out);
+        match signal.state {
+            SignalState::Instant => self.on_change(signal),
+            SignalState::Open => self.on_open(signal),
+            SignalState::Close => self.on_close(signal),
+        }
+    }
+
+    /// No signal with `ts < watermark` will follow.
+    pub fn on_watermark(&mut self, watermark: Timestamp, out: &mut Vec<Incident>) {
+        self.fire_timers_before(watermark, out);
+    }
+
+    fn on_change(&mut self, signal: &Signal) {
+        let horizon = signal.ts.sub(self.config.change_lookback);
+        while self.changes.front().is_some_and(|c| c.ts < horizon) {
+            self.changes.pop_front();
+        }
+        self.changes.push_back(ChangeRef {
+            ts: signal.ts,
+            service: signal.service.clone(),
+            change_kind: signal.name.clone(),
+            version: None,
+            description: signal.summary.clone(),
+        });
+        let ids: Vec<String> = self
+            .open
+            .iter()
+            .filter(|(_, inc)| inc.services().contains(&signal.service))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            self.touch(&id, signal.ts);
+        }
+    }
+
+    fn on_open(&mut self, signal: &Signal) {
+        let existing = self.open.iter().find_map(|(id, inc)| {
+            inc.signals
+                .iter()
+                .any(|s| s.kind == signal.kind && s.key == signal.key)
+                .then(|| id.clone())
+        });
+        let target = existing.or_else(|| self.best_incident_for(signal));
+        let id = match target {
+            Some(id) => id,
+            None if signal.severity >= self.config.open_severity => {
+                let id = incident_id(signal);
+                self.open.insert(
+                    id.clone(),
+                    OpenIncident {
+                        opened_at: signal.onset,
+                        last_activity: signal.ts,
+                        signals: Vec::new(),
+                        dropped_signals: 0,
+                        version: 0,
+                        last_emit: None,
+                        dirty: true,
+                        emit_due: None,
+                        resolve_due: None,
+                    },
+                );
+                self.schedule(&id, Timer::Emit, signal.ts.add(self.config.group_wait));
+                id
+            }
+            None => return,
+        };
+        let max_signals = self.config.max_signals;
+        if let Some(inc) = self.open.get_mut(&id) {
+            inc.last_activity = inc.last_activity.max(signal.ts);
+            if let Some(s) = inc
+                .signals
+                .iter_mut()
+                .find(|s| s.kind == signal.kind && s.key == signal.key)
+            {
+                s.ended = None;
+                s.summary.clone_from(&signal.summary);
+                s.value = max_value(s.value, signal.value);
+            } else if inc.signals.len() < max_signals {
+                inc.signals.push(signal_ref(signal));
+            } else {
+                inc.dropped_signals += 1;
+            }
+        }
+        if let Some(due) = self.open.get_mut(&id).and_then(|i| i.resolve_due.take()) {
+            self.timers.remove(&(due, Timer::Resolve, id.clone()));
+        }
+        self.touch(&id, signal.ts);
+    }
+
+    fn on_close(&mut self, signal: &Signal) {
+        let Some(id) = self.open.iter().find_map(|(id, inc)| {
+            inc.signals
+                .iter()
+                .any(|s| s.kind == signal.kind && s.key == signal.key && s.ended.is_none())
+                .then(|| id.clone())
+        }) else {
+            return;
+        };
+        let quiet = self.config.quiet_period;
+        let mut resolve_at = None;
+        if let Some(inc) = self.open.get_mut(&id) {
+            for s in inc
+                .signals
+                .iter_mut()
+                .filter(|s| s.kind == signal.kind && s.key == signal.key)
+            {
+                s.ended = Some(signal.ts);
+                s.value = max_value(s.value, signal.value);
+            }
+            inc.last_activity = inc.last_activity.max(signal.ts);
+            if inc.all_clear() {
+                resolve_at = Some(signal.ts.add(quiet));
+            }
+        }
+        self.touch(&id, signal.ts);
+        if let Some(due) = resolve_at {
+            self.schedule(&id, Timer::Resolve, due);
+        }
+    }
+
+    /// The open incident a new signal belongs to: recently active, close in the graph.
+    fn best_incident_for(&self, signal: &Signal) -> Option<String> {
+        let horizon = signal.ts.sub(self.config.join_window);
+        self.open
+            .iter()
+            .filter(|(_, inc)| inc.last_activity >= horizon)
+            .filter_map(|(id, inc)| {
+                let hops = inc
+                    .services()
+                    .into_iter()
+                    .filter_map(|s| {
+                        self.graph
+                            .distance(&signal.service, s, self.config.max_hops)
+                    })
+                    .min()?;
+                Some((hops, inc.opened_at, id))
+            })
+            .min()
+            .map(|(_, _, id)| id.clone())
+    }
+
+    /// Marks an incident changed and makes sure a version will be emitted.
+    fn touch(&mut self, id: &str, now: Timestamp) {
+        let interval = self.config.group_interval;
+        let Some(inc) = self.open.get_mut(id) else {
+            return;
+        };
+        inc.dirty = true;
+        if inc.emit_due.is_none() {
+            let due = inc.last_emit.map_or(now, |t| t.add(interval)).max(now);
+            self.schedule(id, Timer::Emit, due);
+        }
+    }
+
+    fn schedule(&mut self, id: &str, timer: Timer, due: Timestamp) {
+        let Some(inc) = self.open.get_mut(id) else {
+            return;
+        };
+        let slot = match timer {
+            Timer::Emit => &mut inc.emit_due,
+            Timer::Resolve => &mut inc.resolve_due,
+        };
+        if let Some(old) = slot.replace(due) {
+            self.timers.remove(&(old, timer, id.to_owned()));
+        }
+        self.timers.insert((due, timer, id.to_owned()));
+    }
+
+    fn fire_timers_before(&mut self, t: Timestamp, out: &mut Vec<Incident>) {
+        while let Some((due, timer, id)) = self.timers.first().cloned() {
+            if due >= t {
+                break;
+            }
+            self.timers.remove(&(due, timer, id.clone()));
+            match timer {
+                Timer::Emit => {
+                    if let Some(inc) = self.open.get_mut(&id) {
+                        inc.emit_due = None;
+                        if inc.dirty {
+                            out.extend(self.emit(&id, due, false));
+                        }
+                    }
+                }
+                Timer::Resolve => {
+                    if self.open.get(&id).is_some_and(|i| i.all_clear()) {
+                        if let Some(inc) = self.open.get(&id) {
+                            if let Some(due) = inc.emit_due {
+                                self.timers.remove(&(due, Timer::Emit, id.clone()));
+                            }
+                        }
+                        out.extend(self.emit(&id, due, true));
+                        self.open.remove(&id);
+                    }
+                }
+            }
+        }
+    }
+
+    fn emit(&mut self, id: &str, now: Timestamp, resolved: bool) -> Option<Incident> {
+        let lookback = self.config.change_lookback;
+        let inc = self.open.get_mut(id)?;
+        inc.version += 1;
+        inc.dirty = false;
+        inc.last_emit = Some(now);
+        let mut signals = inc.signals.clone();
+        signals.sort_by(|a, b| {
+            (a.onset, &a.service, &a.key).cmp(&(b.onset, &b.service, &b.key))
+        });
+        let services: Vec<Symbol> = inc.services().into_iter().cloned().collect();
+        let since = inc.opened_at.sub(lookback);
+        let mut changes: Vec<ChangeRef> = self
+            .changes
+            .iter()
+            .filter(|c| c.ts >= since && c.ts <= now && services.contains(&c.service))
+            .cloned()
+            .collect();
+        changes.sort_by(|a, b| b.ts.cmp(&a.ts).then_with(|| a.service.cmp(&b.service)));
+        changes.truncate(5);
+        let origin = self.ranker.rank(&signals, &changes, &self.graph);
+        let impacted = services
+            .iter()
+            .filter(|s| self.graph.is_user_facing(s))
+            .cloned()
+            .collect();
+        let severity = signals.iter().map(|s| s.severity).max().unwrap_or_default();
+        let status = if resolved {
+            IncidentStatus::Resolved
+        } else if inc.version == 1 {
+            IncidentStatus::Open
+        } else {
+            IncidentStatus::Updated
+        };
+        Some(Incident {
+            id: id.to_owned(),
+            version: inc.version,
+            status,
+            severity,
+            opened_at: inc.opened_at,
+            updated_at: now,
+            resolved_at: resolved.then_some(now),
+            services,
+            impacted,
+            origin,
+            signals,
+            changes,
+        })
+    }
+}
+
+fn incident_id(first: &Signal) -> String {
+    let mut h = StableHasher::new();
+    h.write_str(first.kind.as_str());
+    h.write_str(&first.key);
+    h.write_str(first.service.as_str());
+    h.write_u64(first.onset.as_millis());
+    format!("inc-{:016x}", h.finish())
+}
+
+fn signal_ref(s: &Signal) -> SignalRef {
+    SignalRef {
+        kind: s.kind,
+        key: s.key.clone(),
+        service: s.service.clone(),
+        name: s.name.clone(),
+        severity: s.severity,
+        summary: s.summary.clone(),
+        onset: s.onset,
+        ended: None,
+        value: s.value,
+    }
+}
+
+fn max_value(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kaizen_model::SignalKind;
+
+    use super::*;
+
+    const T0: u64 = 1_767_600_000_000;
+
+    fn sig(service: &str, key: &str, state: SignalState, secs: u64) -> Signal {
+        let ts = Timestamp::from_millis(T0 + secs * 1000);
+        Signal {
+            ts,
+            onset: ts,
+            service: Symbol::new(service),
+            kind: SignalKind::Alert,
+            state,
+            key: key.to_owned(),
+            name: Symbol::new("HighErrorRate"),
+            severity: Severity::Critical,
+            summary: format!("{service} errors"),
+            value: None,
+        }
+    }
+
+    fn graph() -> ServiceGraph {
+        let mut g = ServiceGraph::default();
+        for (a, b) in [("web", "api"), ("api", "db"), ("batch", "queue")] {
+            g.update_edge(&Symbol::new(a), &Symbol::new(b), 1);
+        }
+        g
+    }
+
+    fn run(signals: &[Signal], end_secs: u64) -> Vec<Incident> {
+        let mut c = IncidentCorrelator::new(CorrelatorConfig::default(), graph());
+        let mut out = Vec::new();
+        for s in signals {
+            c.on_signal(s, &mut out);
+        }
+        c.on_watermark(Timestamp::from_millis(T0 + end_secs * 1000), &mut out);
+        out
+    }
+
+    #[test]
+    fn connected_signals_form_one_incident_with_a_lifecycle() {
+        let out = run(
+            &[
+                sig("db", "a", SignalState::Open, 0),
+                sig("api", "b", SignalState::Open, 20),
+                sig("web", "c", SignalState::Open, 100),
+                sig("db", "a", SignalState::Close, 400),
+                sig("api", "b", SignalState::Close, 410),
+                sig("web", "c", SignalState::Close, 420),
+            ],
+            3600,
+        );
+        assert!(out.iter().all(|i| i.id == out[0].id));
+        let statuses: Vec<_> = out.iter().map(|i| (i.version, i.status)).collect();
+        assert_eq!(statuses.first(), Some(&(1, IncidentStatus::Open)));
+        assert_eq!(statuses.last().map(|s| s.1), Some(IncidentStatus::Resolved));
+        // The first version waited for the burst (group_wait) and already has db and api.
+        assert_eq!(out[0].services.len(), 2);
+        assert_eq!(out[0].updated_at, Timestamp::from_millis(T0 + 30_000));
+        let last = out.last().unwrap();
+        assert_eq!(last.services.len(), 3);
+        assert_eq!(last.origin[0].service.as_str(), "db");
+        assert_eq!(last.resolved_at, Some(Timestamp::from_millis(T0 + 720_000)));
+        // Versions are consecutive.
+        for (i, inc) in out.iter().enumerate() {
+            assert_eq!(inc.version as usize, i + 1);
+        }
+    }
+
+    #[test]
+    fn unrelated_simultaneous_problems_stay_separate() {
+        let out = run(
+            &[sig("db", "a", SignalState::Open, 0), sig("queue", "b", SignalState::Open, 5)],
+            60,
+        );
+        assert_eq!(out.len(), 2);
+        assert_ne!(out[0].id, out[1].id);
+    }
+
+    #[test]
+    fn a_flap_inside_the_quiet_period_keeps_the_incident_open() {
+        let out = run(
+            &[
+                sig("db", "a", SignalState::Open, 0),
+                sig("db", "a", SignalState::Close, 100),
+                sig("db", "a", SignalState::Open, 200),
+                sig("db", "a", SignalState::Close, 300),
+            ],
+            3600,
+        );
+        assert!(out.iter().all(|i| i.id == out[0].id));
+        assert_eq!(
+            out.iter().filter(|i| i.status == IncidentStatus::Resolved).count(),
+            1
+        );
+        assert_eq!(
+            out.last().and_then(|i| i.resolved_at),
+            Some(Timestamp::from_millis(T0 + 600_000))
+        );
+    }
+
+    #[test]
+    fn output_does_not_depend_on_watermark_batching() {
+        let signals = [
+            sig("db", "a", SignalState::Open, 0),
+            sig("api", "b", SignalState::Open, 90),
+            sig("db", "a", SignalState::Close, 200),
+            sig("api", "b", SignalState::Close, 260),
+        ];
+        let mut c = IncidentCorrelator::new(CorrelatorConfig::default(), graph());
+        let mut stepped = Vec::new();
+        for s in &signals {
+            c.on_watermark(s.ts, &mut stepped);
+            c.on_signal(s, &mut stepped);
+        }
+        c.on_watermark(Timestamp::from_millis(T0 + 3_600_000), &mut stepped);
+        assert_eq!(stepped, run(&signals, 3600));
+    }
+
+    #[test]
+    fn changes_on_incident_services_are_suspects() {
+        let mut change = sig("db", "deploy", SignalState::Instant, 0);
+        change.kind = SignalKind::Change;
+        change.name = Symbol::new("deploy");
+        change.severity = Severity::Info;
+        let out = run(&[change, sig("db", "a", SignalState::Open, 120)], 600);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].changes.len(), 1);
+        assert!(out[0].origin[0].evidence.iter().any(|e| e.contains("deploy")));
+    }
+}

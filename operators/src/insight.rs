@@ -1,0 +1,159 @@
+//! Incident → what a responder reads.
+
+use kaizen_model::{Incident, IncidentStatus, Insight, TimelineEntry};
+
+/// Turns incident versions into [`Insight`]s: a one-line title naming the probable origin and
+/// the impact, and a timeline derived from the incident's signals and changes.
+#[derive(Clone, Debug)]
+pub struct InsightBuilder {
+    /// Timelines longer than this keep their first entries and say how many were left out.
+    pub max_timeline: usize,
+}
+
+impl Default for InsightBuilder {
+    fn default() -> Self {
+        InsightBuilder { max_timeline: 25 }
+    }
+}
+
+impl InsightBuilder {
+    /// The insight for this incident version.
+    pub fn build(&self, incident: &Incident) -> Insight {
+        Insight {
+            id: incident.id.clone(),
+            version: incident.version,
+            status: incident.status,
+            title: title(incident),
+            severity: incident.severity,
+            services: incident.services.clone(),
+            impacted: incident.impacted.clone(),
+            origin: incident.origin.clone(),
+            suspect_changes: incident.changes.clone(),
+            similar: Vec::new(),
+            timeline: self.timeline(incident),
+            opened_at: incident.opened_at,
+            updated_at: incident.updated_at,
+            resolved_at: incident.resolved_at,
+        }
+    }
+
+    fn timeline(&self, incident: &Incident) -> Vec<TimelineEntry> {
+        let mut entries: Vec<TimelineEntry> = Vec::new();
+        for c in &incident.changes {
+            entries.push(TimelineEntry {
+                ts: c.ts,
+                text: c.description.clone(),
+            });
+        }
+        for s in &incident.signals {
+            entries.push(TimelineEntry {
+                ts: s.onset,
+                text: format!("{}: {}", s.service, s.summary),
+            });
+            if let Some(ended) = s.ended {
+                entries.push(TimelineEntry {
+                    ts: ended,
+                    text: format!("{}: {} cleared", s.service, s.name),
+                });
+            }
+        }
+        if let (IncidentStatus::Resolved, Some(at)) = (incident.status, incident.resolved_at) {
+            entries.push(TimelineEntry {
+                ts: at,
+                text: "resolved: all signals clear for the quiet period".to_owned(),
+            });
+        }
+        entries.sort_by(|a, b| a.ts.cmp(&b.ts).then_with(|| a.text.cmp(&b.text)));
+        if entries.len() > self.max_timeline {
+            let left_out = entries.len() - self.max_timeline + 1;
+            entries.truncate(self.max_timeline - 1);
+            let ts = entries.last().map(|e| e.ts).unwrap_or(incident.updated_at);
+            entries.push(TimelineEntry {
+                ts,
+                text: format!("… {left_out} more entries"),
+            });
+        }
+        entries
+    }
+}
+
+fn title(incident: &Incident) -> String {
+    let origin = incident.origin.first().map(|c| &c.service);
+    // The most severe, earliest symptom on the origin names the problem.
+    let symptom = incident
+        .signals
+        .iter()
+        .filter(|s| Some(&s.service) == origin)
+        .max_by(|a, b| a.severity.cmp(&b.severity).then(b.onset.cmp(&a.onset)))
+        .or_else(|| incident.signals.first());
+    let mut title = match (symptom, origin) {
+        (Some(s), Some(o)) => format!("{} on {o}", s.name),
+        (Some(s), None) => format!("{} on {}", s.name, s.service),
+        _ => "Incident".to_owned(),
+    };
+    let others = incident.services.len().saturating_sub(1);
+    if others > 0 {
+        title.push_str(&format!(
+            " (+{others} service{})",
+            if others == 1 { "" } else { "s" }
+        ));
+    }
+    if !incident.impacted.is_empty() {
+        let names: Vec<&str> = incident.impacted.iter().map(|s| s.as_str()).collect();
+        title.push_str(&format!(", impacting {}", names.join(", ")));
+    }
+    title
+}
+
+#[cfg(test)]
+mod tests {
+    use kaizen_model::{
+        OriginCandidate, Severity, SignalKind, SignalRef, Symbol, Timestamp,
+    };
+
+    use super::*;
+
+    #[test]
+    fn title_names_origin_symptom_and_impact() {
+        let sref = |svc: &str, name: &str, sev| SignalRef {
+            kind: SignalKind::Alert,
+            key: svc.into(),
+            service: Symbol::new(svc),
+            name: Symbol::new(name),
+            severity: sev,
+            summary: "x".into(),
+            onset: Timestamp::from_millis(1000),
+            ended: Some(Timestamp::from_millis(2000)),
+            value: None,
+        };
+        let incident = Incident {
+            id: "inc-1".into(),
+            version: 2,
+            status: IncidentStatus::Resolved,
+            severity: Severity::Critical,
+            opened_at: Timestamp::from_millis(1000),
+            updated_at: Timestamp::from_millis(5000),
+            resolved_at: Some(Timestamp::from_millis(5000)),
+            services: vec![Symbol::new("db"), Symbol::new("web")],
+            impacted: vec![Symbol::new("web")],
+            origin: vec![OriginCandidate {
+                service: Symbol::new("db"),
+                score: 0.8,
+                evidence: vec![],
+            }],
+            signals: vec![
+                sref("db", "SlowQueries", Severity::Warning),
+                sref("db", "DbDown", Severity::Critical),
+                sref("web", "HighErrorRate", Severity::Critical),
+            ],
+            changes: vec![],
+        };
+        let insight = InsightBuilder::default().build(&incident);
+        assert_eq!(insight.title, "DbDown on db (+1 service), impacting web");
+        assert_eq!(insight.timeline.len(), 7);
+        assert!(insight.timeline.last().unwrap().text.starts_with("resolved"));
+        let short = InsightBuilder { max_timeline: 3 }.build(&incident);
+        assert_eq!(short.timeline.len(), 3);
+        assert_eq!(short.timeline[2].text, "… 5 more entries");
+    }
+}

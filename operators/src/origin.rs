@@ -1,0 +1,218 @@
+//! Which service most probably started an incident.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kaizen_model::{ChangeRef, OriginCandidate, SignalRef, Symbol, Timestamp};
+
+use crate::ServiceGraph;
+
+/// Ranks an incident's services as probable origins, online, from three kinds of evidence:
+///
+/// * **onset order** — the origin usually degrades first; callers follow as timeouts and errors
+///   propagate upstream;
+/// * **graph position** — the origin is what the other affected services depend on, and its own
+///   dependencies are healthy;
+/// * **recent change** — a deploy or config change on a service shortly before onset.
+///
+/// Scores are normalised to sum to 1, so they read as relative confidence.
+#[derive(Clone, Debug)]
+pub struct OriginRanker {
+    /// How far before the first onset a change still counts as a suspect.
+    pub change_lookback: Duration,
+    /// Onset lateness at which the onset evidence halves.
+    pub onset_half_life: Duration,
+}
+
+impl Default for OriginRanker {
+    fn default() -> Self {
+        OriginRanker {
+            change_lookback: Duration::from_secs(30 * 60),
+            onset_half_life: Duration::from_secs(120),
+        }
+    }
+}
+
+struct Evidence<'a> {
+    onset: Timestamp,
+    first_signal: &'a SignalRef,
+}
+
+impl OriginRanker {
+    /// Ranked candidates (highest score first, ties by name), each with its evidence.
+    pub fn rank(
+        &self,
+        signals: &[SignalRef],
+        changes: &[ChangeRef],
+        graph: &ServiceGraph,
+    ) -> Vec<OriginCandidate> {
+        let mut per_service: BTreeMap<&Symbol, Evidence<'_>> = BTreeMap::new();
+        for s in signals {
+            let e = per_service.entry(&s.service).or_insert(Evidence {
+                onset: s.onset,
+                first_signal: s,
+            });
+            if s.onset < e.onset {
+                e.onset = s.onset;
+                e.first_signal = s;
+            }
+        }
+        let Some(first) = per_service.values().map(|e| e.onset).min() else {
+            return Vec::new();
+        };
+        let services: Vec<&Symbol> = per_service.keys().copied().collect();
+        let others = services.len().saturating_sub(1).max(1) as f64;
+        let half_life = self.onset_half_life.as_secs_f64().max(1.0);
+
+        let mut ranked: Vec<OriginCandidate> = per_service
+            .iter()
+            .map(|(&service, e)| {
+                let mut evidence = Vec::new();
+                let late = e.onset.since(first).as_secs_f64();
+                let onset_score = 0.5f64.powf(late / half_life);
+                if late == 0.0 {
+                    evidence.push(format!(
+                        "first to degrade, at {}: {}",
+                        e.onset.clock(),
+                        e.first_signal.summary
+                    ));
+                } else {
+                    evidence.push(format!(
+                        "degraded at {}, {}s after the first signal",
+                        e.onset.clock(),
+                        late as u64
+                    ));
+                }
+
+                let dependents: Vec<&str> = services
+                    .iter()
+                    .filter(|&&o| o != service && graph.depends_on(o, service))
+                    .map(|o| o.as_str())
+                    .collect();
+                let sick_dependencies: Vec<&str> = services
+                    .iter()
+                    .filter(|&&o| o != service && graph.depends_on(service, o))
+                    .map(|o| o.as_str())
+                    .collect();
+                let graph_score = if services.len() == 1 {
+                    1.0
+                } else {
+                    dependents.len() as f64 / others
+                };
+                if !dependents.is_empty() {
+                    evidence.push(format!(
+                        "{} affected service{} depend{} on it: {}",
+                        dependents.len(),
+                        if dependents.len() == 1 { "" } else { "s" },
+                        if dependents.len() == 1 { "s" } else { "" },
+                        dependents.join(", ")
+                    ));
+                }
+                if !sick_dependencies.is_empty() {
+                    evidence.push(format!(
+                        "its own dependencies are affected too: {}",
+                        sick_dependencies.join(", ")
+                    ));
+                }
+
+                let recent_change = changes
+                    .iter()
+                    .filter(|c| &c.service == service)
+                    .filter(|c| c.ts <= e.onset && e.onset.since(c.ts) <= self.change_lookback)
+                    .max_by_key(|c| c.ts);
+                let change_score = match recent_change {
+                    Some(c) => {
+                        evidence.push(format!(
+                            "{} at {} ({} min before it degraded): {}",
+                            c.change_kind,
+                            c.ts.clock(),
+                            e.onset.since(c.ts).as_secs() / 60,
+                            c.description
+                        ));
+                        1.0
+                    }
+                    None => 0.0,
+                };
+
+                let mut score = 0.4 * onset_score + 0.4 * graph_score + 0.2 * change_score;
+                if !sick_dependencies.is_empty() {
+                    score *= 0.5;
+                }
+                OriginCandidate {
+                    service: service.clone(),
+                    score,
+                    evidence,
+                }
+            })
+            .collect();
+
+        let total: f64 = ranked.iter().map(|c| c.score).sum();
+        if total > 0.0 {
+            for c in &mut ranked {
+                c.score = (c.score / total * 1000.0).round() / 1000.0;
+            }
+        }
+        ranked.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.service.cmp(&b.service))
+        });
+        ranked
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kaizen_model::{Severity, SignalKind};
+
+    use super::*;
+
+    fn signal(service: &str, onset_s: u64) -> SignalRef {
+        SignalRef {
+            kind: SignalKind::Alert,
+            key: service.to_owned(),
+            service: Symbol::new(service),
+            name: Symbol::new("HighErrorRate"),
+            severity: Severity::Critical,
+            summary: format!("{service} errors"),
+            onset: Timestamp::from_millis(onset_s * 1000),
+            ended: None,
+            value: None,
+        }
+    }
+
+    fn chain() -> ServiceGraph {
+        let mut g = ServiceGraph::default();
+        for (a, b) in [("web", "checkout"), ("checkout", "payments"), ("payments", "db")] {
+            g.update_edge(&Symbol::new(a), &Symbol::new(b), 1);
+        }
+        g
+    }
+
+    #[test]
+    fn the_deepest_earliest_service_wins() {
+        let signals = [signal("web", 200), signal("checkout", 130), signal("db", 60)];
+        let ranked = OriginRanker::default().rank(&signals, &[], &chain());
+        assert_eq!(ranked[0].service.as_str(), "db");
+        assert!(ranked[0].score > ranked[1].score);
+        assert_eq!(ranked.last().map(|c| c.service.as_str()), Some("web"));
+        let total: f64 = ranked.iter().map(|c| c.score).sum();
+        assert!((total - 1.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn a_recent_deploy_is_evidence() {
+        let signals = [signal("checkout", 100), signal("payments", 100)];
+        let changes = [ChangeRef {
+            ts: Timestamp::from_millis(40_000),
+            service: Symbol::new("checkout"),
+            change_kind: Symbol::new("deploy"),
+            version: Some("v2".into()),
+            description: "deploy checkout v2".into(),
+        }];
+        let g = ServiceGraph::default();
+        let ranked = OriginRanker::default().rank(&signals, &changes, &g);
+        assert_eq!(ranked[0].service.as_str(), "checkout");
+        assert!(ranked[0].evidence.iter().any(|e| e.contains("deploy")));
+    }
+}
