@@ -1,1 +1,29 @@
-//! placeholder
+//! kaizen's sources, sinks and codecs: how events get in and insights get out.
+//!
+//! Sources now: native JSON Lines from files, directories and stdin ([`JsonlSource`]). Sinks now:
+//! the terminal ([`TerminalSink`]), JSON Lines ([`JsonlSink`]) and a dead-letter file for input
+//! that could not be decoded ([`DeadLetterSink`]). Each source and sink is one module with a typed
+//! config; adding a format touches one file and its tests.
+//!
+//! This crate knows nothing of detection or dataflow: it turns bytes into [`kaizen_model::Event`]s
+//! (or a [`DecodeFailure`] that says where and why) and [`kaizen_model::Insight`]s into bytes.
+
+mod dead_letter;
+mod jsonl_sink;
+mod jsonl_source;
+mod terminal;
+
+pub use dead_letter::DeadLetterSink;
+pub use jsonl_sink::JsonlSink;
+pub use jsonl_source::{expand_inputs, read_topology, DecodeFailure, InputSpec, JsonlSource, SourceError};
+pub use terminal::{TerminalSink, TerminalStyle};
+
+use kaizen_model::Insight;
+
+/// Where insights go. Sinks must tolerate seeing the same `(id, version)` twice.
+pub trait InsightSink: Send {
+    /// Delivers one insight version.
+    fn emit(&mut self, insight: &Insight) -> std::io::Result<()>;
+    /// Makes everything emitted so far durable / visible.
+    fn flush(&mut self) -> std::io::Result<()>;
+}

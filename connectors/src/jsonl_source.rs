@@ -1,0 +1,297 @@
+//! Native JSON Lines from files, directories and stdin.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use kaizen_model::{Event, Topology};
+
+/// One place to read events from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InputSpec {
+    /// A file of native JSON Lines.
+    File(PathBuf),
+    /// Standard input.
+    Stdin,
+}
+
+impl InputSpec {
+    /// How the input is named in error messages.
+    pub fn name(&self) -> String {
+        match self {
+            InputSpec::File(p) => p.display().to_string(),
+            InputSpec::Stdin => "<stdin>".to_owned(),
+        }
+    }
+}
+
+/// An input that cannot be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The path does not exist.
+    #[error("input not found: {0}")]
+    NotFound(PathBuf),
+    /// A directory with no `.jsonl` / `.ndjson` files in it.
+    #[error("no .jsonl or .ndjson files in directory {0}")]
+    EmptyDirectory(PathBuf),
+    /// Opening or reading failed.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// What.
+        path: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// The topology file is unusable.
+    #[error("{path}: {source}")]
+    Topology {
+        /// Which file.
+        path: PathBuf,
+        /// Why.
+        source: kaizen_model::TopologyError,
+    },
+}
+
+/// Expands paths into inputs: files as given, directories into their `.jsonl` / `.ndjson` files
+/// (recursively, sorted by path so the order never depends on the file system), `-` into stdin.
+pub fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<InputSpec>, SourceError> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.as_os_str() == "-" {
+            out.push(InputSpec::Stdin);
+        } else if p.is_dir() {
+            let mut files = Vec::new();
+            collect_jsonl(p, &mut files)?;
+            if files.is_empty() {
+                return Err(SourceError::EmptyDirectory(p.clone()));
+            }
+            files.sort();
+            out.extend(files.into_iter().map(InputSpec::File));
+        } else if p.exists() {
+            out.push(InputSpec::File(p.clone()));
+        } else {
+            return Err(SourceError::NotFound(p.clone()));
+        }
+    }
+    Ok(out)
+}
+
+fn collect_jsonl(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), SourceError> {
+    let io_err = |source| SourceError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(io_err)? {
+        let path = entry.map_err(io_err)?.path();
+        if path.is_dir() {
+            collect_jsonl(&path, out)?;
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("jsonl" | "ndjson")
+        ) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Reads a topology file (`docs/formats.md`).
+pub fn read_topology(path: &Path) -> Result<Topology, SourceError> {
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        if source.kind() == io::ErrorKind::NotFound {
+            SourceError::NotFound(path.to_owned())
+        } else {
+            SourceError::Io {
+                path: path.display().to_string(),
+                source,
+            }
+        }
+    })?;
+    Topology::from_json(&text).map_err(|source| SourceError::Topology {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// A line that could not be decoded: where it was, why, and the line itself, so that nothing
+/// is lost (it goes to the dead-letter sink).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecodeFailure {
+    /// The input's name.
+    pub source: String,
+    /// 1-based line number.
+    pub line: u64,
+    /// What was wrong.
+    pub reason: String,
+    /// The raw line (lossily decoded if it was not UTF-8).
+    pub raw: String,
+}
+
+impl std::fmt::Display for DecodeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.source, self.line, self.reason)
+    }
+}
+
+/// Reads native JSON Lines from a sequence of inputs, one after the other, yielding each line
+/// decoded or a [`DecodeFailure`]. Blank lines are skipped.
+///
+/// ```
+/// use kaizen_connectors::JsonlSource;
+/// let input = "{\"ts\":1767600000,\"kind\":\"log\",\"service\":\"api\",\"message\":\"hi\"}\nnot json\n";
+/// let mut source = JsonlSource::from_reader("example", input.as_bytes());
+/// assert!(source.next_record().unwrap().unwrap().is_ok());
+/// let failure = source.next_record().unwrap().unwrap().unwrap_err();
+/// assert_eq!((failure.source.as_str(), failure.line), ("example", 2));
+/// assert!(source.next_record().unwrap().is_none());
+/// ```
+pub struct JsonlSource {
+    pending: std::vec::IntoIter<InputSpec>,
+    current: Option<(String, Box<dyn BufRead + Send>)>,
+    line_no: u64,
+    buf: Vec<u8>,
+}
+
+impl JsonlSource {
+    /// A source over the given inputs, read in order.
+    pub fn new(inputs: Vec<InputSpec>) -> Self {
+        JsonlSource {
+            pending: inputs.into_iter(),
+            current: None,
+            line_no: 0,
+            buf: Vec::with_capacity(1024),
+        }
+    }
+
+    /// A source over one reader (tests, pipes).
+    pub fn from_reader<R: Read + Send + 'static>(name: &str, reader: R) -> Self {
+        JsonlSource {
+            pending: Vec::new().into_iter(),
+            current: Some((
+                name.to_owned(),
+                Box::new(BufReader::with_capacity(1 << 16, reader)),
+            )),
+            line_no: 0,
+            buf: Vec::with_capacity(1024),
+        }
+    }
+
+    /// The next record: `Ok(Some(Ok(event)))`, `Ok(Some(Err(failure)))` for a bad line,
+    /// `Ok(None)` at the end of all inputs, `Err` if an input cannot be read.
+    pub fn next_record(&mut self) -> Result<Option<Result<Event, DecodeFailure>>, SourceError> {
+        loop {
+            let Some((name, reader)) = &mut self.current else {
+                match self.pending.next() {
+                    None => return Ok(None),
+                    Some(spec) => {
+                        self.current = Some(open(&spec)?);
+                        self.line_no = 0;
+                        continue;
+                    }
+                }
+            };
+            self.buf.clear();
+            let n = reader
+                .read_until(b'\n', &mut self.buf)
+                .map_err(|source| SourceError::Io {
+                    path: name.clone(),
+                    source,
+                })?;
+            if n == 0 {
+                self.current = None;
+                continue;
+            }
+            self.line_no += 1;
+            let line = trim_line(&self.buf);
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let failure = |reason: String| DecodeFailure {
+                source: name.clone(),
+                line: self.line_no,
+                reason,
+                raw: String::from_utf8_lossy(line).into_owned(),
+            };
+            let record = match std::str::from_utf8(line) {
+                Err(e) => Err(failure(format!("not UTF-8: {e}"))),
+                Ok(text) => Event::from_json(text).map_err(|e| failure(e.to_string())),
+            };
+            return Ok(Some(record));
+        }
+    }
+}
+
+fn trim_line(buf: &[u8]) -> &[u8] {
+    let mut end = buf.len();
+    while end > 0 && matches!(buf[end - 1], b'\n' | b'\r') {
+        end -= 1;
+    }
+    &buf[..end]
+}
+
+type OpenInput = (String, Box<dyn BufRead + Send>);
+
+fn open(spec: &InputSpec) -> Result<OpenInput, SourceError> {
+    match spec {
+        InputSpec::Stdin => Ok((
+            spec.name(),
+            Box::new(BufReader::with_capacity(1 << 16, io::stdin())),
+        )),
+        InputSpec::File(path) => {
+            let file = File::open(path).map_err(|source| {
+                if source.kind() == io::ErrorKind::NotFound {
+                    SourceError::NotFound(path.clone())
+                } else {
+                    SourceError::Io {
+                        path: spec.name(),
+                        source,
+                    }
+                }
+            })?;
+            Ok((spec.name(), Box::new(BufReader::with_capacity(1 << 16, file))))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_files_in_order_and_reports_bad_lines_with_their_position() {
+        let dir = std::env::temp_dir().join(format!("kaizen-src-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        let good = r#"{"ts":"2026-01-05T00:00:00Z","kind":"metric","service":"a","name":"m","value":1}"#;
+        std::fs::write(dir.join("b.jsonl"), format!("{good}\n\n{{\"kind\":\"metric\"}}\n")).unwrap();
+        std::fs::write(dir.join("sub/a.jsonl"), format!("{good}\r\n")).unwrap();
+        std::fs::write(dir.join("notes.txt"), "ignored").unwrap();
+        let inputs = expand_inputs(&[dir.clone()]).unwrap();
+        assert_eq!(inputs.len(), 2);
+        assert_eq!(inputs[0], InputSpec::File(dir.join("b.jsonl")));
+        let mut src = JsonlSource::new(inputs);
+        let mut records = Vec::new();
+        while let Some(r) = src.next_record().unwrap() {
+            records.push(r);
+        }
+        assert_eq!(records.len(), 3);
+        let failure = records[1].clone().unwrap_err();
+        assert_eq!(failure.line, 3);
+        assert!(failure.reason.contains("ts"), "{failure}");
+        assert!(records[2].is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn missing_inputs_are_clear_errors() {
+        let err = expand_inputs(&[PathBuf::from("/definitely/not/here.jsonl")]).unwrap_err();
+        assert_eq!(err.to_string(), "input not found: /definitely/not/here.jsonl");
+    }
+
+    #[test]
+    fn invalid_utf8_is_a_decode_failure_not_an_error() {
+        let bytes: &'static [u8] = b"\xff\xfe\n";
+        let mut src = JsonlSource::from_reader("bin", bytes);
+        let failure = src.next_record().unwrap().unwrap().unwrap_err();
+        assert!(failure.reason.starts_with("not UTF-8"));
+    }
+}
