@@ -1,1 +1,55 @@
-fn main() {}
+//! `kaizen`: the command line. Parsing flags and printing; everything else lives in the
+//! library crates (`kaizen-engine`, `kaizen-connectors`, `kaizen-simulator`).
+
+mod demo;
+mod replay;
+mod simulate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// kaizen — a streaming complex event processor for production incidents.
+///
+/// It joins alerts, metrics, logs, spans and deploys into incidents, names the probable origin
+/// and the impact, and emits one living insight per incident.
+#[derive(Parser)]
+#[command(name = "kaizen", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a scenario and replay it, printing insights as responders would read them.
+    Demo(demo::DemoArgs),
+    /// Replay native JSONL event files through the engine and write insights as JSONL.
+    Replay(replay::ReplayArgs),
+    /// Generate a deterministic scenario: events, topology and ground truth.
+    Simulate(simulate::SimulateArgs),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("KAIZEN_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => demo::run(args),
+        Command::Replay(args) => replay::run(args),
+        Command::Simulate(args) => simulate::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kaizen: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -176,6 +176,14 @@ impl JsonlSource {
         }
     }
 
+    /// Where the last record came from: the input's name and its 1-based line number.
+    pub fn position(&self) -> (&str, u64) {
+        match &self.current {
+            Some((name, _)) => (name.as_str(), self.line_no),
+            None => ("", self.line_no),
+        }
+    }
+
     /// The next record: `Ok(Some(Ok(event)))`, `Ok(Some(Err(failure)))` for a bad line,
     /// `Ok(None)` at the end of all inputs, `Err` if an input cannot be read.
     pub fn next_record(&mut self) -> Result<Option<Result<Event, DecodeFailure>>, SourceError> {

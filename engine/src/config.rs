@@ -1,0 +1,66 @@
+//! What the engine runs with.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kaizen_model::Topology;
+use kaizen_operators::{
+    AlertTracker, AlertTrackerConfig, ChangeFeed, CorrelatorConfig, Detector, ThresholdDetector,
+    ThresholdRule,
+};
+
+/// Builds one worker's set of detectors. Every worker gets its own instances; events are
+/// partitioned by service, so a detector only ever sees the services routed to its worker.
+pub type DetectorFactory = Arc<dyn Fn() -> Vec<Box<dyn Detector>> + Send + Sync>;
+
+/// Engine configuration. `Default` is what `kaizen replay` runs with.
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// Timely worker threads.
+    pub workers: usize,
+    /// How far behind the newest event time an event may arrive and still be processed.
+    /// Later events are counted and reported as late, never silently dropped.
+    pub allowed_lateness: Duration,
+    /// Watermark granularity: the frontier advances in steps of this much event time.
+    pub tick: Duration,
+    /// The service topology, if known (edges are also learned from spans).
+    pub topology: Topology,
+    /// Static metric thresholds (the simple metric detector).
+    pub thresholds: Vec<ThresholdRule>,
+    /// Alert lifecycle.
+    pub alerts: AlertTrackerConfig,
+    /// Incident correlation.
+    pub correlator: CorrelatorConfig,
+    /// Records read per batch before the workers are stepped.
+    pub batch_size: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            workers: 1,
+            allowed_lateness: Duration::from_secs(30),
+            tick: Duration::from_secs(1),
+            topology: Topology::default(),
+            thresholds: ThresholdRule::defaults(),
+            alerts: AlertTrackerConfig::default(),
+            correlator: CorrelatorConfig::default(),
+            batch_size: 4096,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The detectors each worker runs. New detectors plug in here.
+    pub fn detector_factory(&self) -> DetectorFactory {
+        let thresholds = self.thresholds.clone();
+        let alerts = self.alerts.clone();
+        Arc::new(move || {
+            vec![
+                Box::new(AlertTracker::new(alerts.clone())) as Box<dyn Detector>,
+                Box::new(ThresholdDetector::new(thresholds.clone())),
+                Box::new(ChangeFeed),
+            ]
+        })
+    }
+}

@@ -1,0 +1,291 @@
+//! The dataflow: only wiring. Each operator hosts a state machine from `kaizen-operators`.
+
+use std::cmp::Ordering;
+use std::collections::HashSet;
+use std::sync::mpsc::Sender;
+
+use differential_dataflow::input::{Input as _, InputSession};
+use differential_dataflow::AsCollection;
+use serde::{Deserialize, Serialize};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::operator::Operator;
+use timely::dataflow::operators::Probe;
+use timely::dataflow::{InputHandle, ProbeHandle, Stream};
+use timely::progress::frontier::MutableAntichain;
+
+use kaizen_model::{Event, EventBody, Insight, Signal, StableHasher, Symbol, Timestamp};
+use kaizen_operators::{IncidentCorrelator, InsightBuilder, ServiceGraph};
+
+use crate::config::{DetectorFactory, EngineConfig};
+use crate::ordered::EventTimeBuffer;
+
+/// An event with its position in the input, which breaks event-time ties deterministically.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Stamped {
+    pub(crate) seq: u64,
+    pub(crate) event: Event,
+}
+
+/// A service-graph edge, caller → callee.
+type Edge = (Symbol, Symbol);
+
+/// What the dataflow hands to the driver.
+pub(crate) type InsightTx = Sender<Insight>;
+
+/// The handles the driver holds to feed and observe one worker's dataflow.
+pub(crate) struct Handles {
+    pub(crate) events: InputHandle<u64, CapacityContainerBuilder<Vec<Stamped>>>,
+    pub(crate) topology: InputSession<u64, Edge, isize>,
+    pub(crate) probe: ProbeHandle<u64>,
+}
+
+/// Builds the dataflow on one worker.
+pub(crate) fn build(
+    worker: &mut timely::worker::Worker,
+    config: &EngineConfig,
+    insights: InsightTx,
+) -> Handles {
+    let detectors = config.detector_factory();
+    let correlator = IncidentCorrelator::new(
+        config.correlator.clone(),
+        graph_services_only(&config.topology),
+    );
+    worker.dataflow::<u64, _, _>(|scope| {
+        let mut events = InputHandle::new();
+        let stream = events.to_stream(scope);
+        let (topology, topology_edges) = scope.new_collection::<Edge, isize>();
+
+        let signals = detect(stream.clone(), detectors);
+        let graph = call_edges(stream)
+            .as_collection()
+            .concat(topology_edges)
+            .distinct();
+        let probe = ProbeHandle::new();
+        correlate(signals, graph.inner, correlator)
+            .probe_with(&probe)
+            .sink(Pipeline, "Insights", move |(input, _frontier)| {
+                input.for_each(|_, data| {
+                    for insight in data.drain(..) {
+                        // The receiver only goes away when the run is being torn down.
+                        let _ = insights.send(insight);
+                    }
+                });
+            });
+        Handles {
+            events,
+            topology,
+            probe,
+        }
+    })
+}
+
+fn graph_services_only(topology: &kaizen_model::Topology) -> ServiceGraph {
+    let mut g = ServiceGraph::default();
+    g.set_services(topology);
+    g
+}
+
+/// Routes a service to a worker: stable across runs, so state lives in one place.
+fn route(service: &Symbol) -> u64 {
+    StableHasher::hash_str(service.as_str())
+}
+
+fn first(frontier: &MutableAntichain<u64>) -> Option<u64> {
+    frontier.frontier().first().copied()
+}
+
+/// Events → signals: every worker runs its own detectors over the services routed to it.
+fn detect<'s>(
+    events: Stream<'s, u64, Vec<Stamped>>,
+    factory: DetectorFactory,
+) -> Stream<'s, u64, Vec<Signal>> {
+    events.unary_frontier(
+        Exchange::new(|s: &Stamped| route(&s.event.service)),
+        "Detect",
+        move |cap, _info| {
+            let mut cap = Some(cap);
+            let mut detectors = factory();
+            let mut buffer = EventTimeBuffer::default();
+            let mut out = Vec::new();
+            move |(input, frontier), output| {
+                input.for_each_stamp(|_, data| {
+                    for batch in data {
+                        buffer.extend(batch.drain(..));
+                    }
+                });
+                let f = first(frontier);
+                let ready = buffer.release_before(
+                    f,
+                    |s| s.event.ts.as_millis(),
+                    |a, b| (a.event.ts, a.seq).cmp(&(b.event.ts, b.seq)),
+                );
+                for s in &ready {
+                    for d in &mut detectors {
+                        d.on_event(&s.event, &mut out);
+                    }
+                }
+                if let Some(f) = f {
+                    for d in &mut detectors {
+                        d.on_watermark(Timestamp::from_millis(f), &mut out);
+                    }
+                }
+                emit_and_downgrade(&mut cap, f, &mut out, output);
+            }
+        },
+    )
+}
+
+/// Gives `out` at the held capability (a lower bound on every record's event time), then
+/// moves the capability up to the frontier, or drops it when the input is exhausted.
+fn emit_and_downgrade<D, Out>(
+    cap: &mut Option<timely::dataflow::operators::Capability<u64>>,
+    frontier: Option<u64>,
+    out: &mut Vec<D>,
+    output: &mut Out,
+) where
+    Out: OutputLike<D>,
+{
+    if let Some(c) = cap.as_ref() {
+        if !out.is_empty() {
+            output.give_all(c, out);
+        }
+    }
+    match frontier {
+        Some(f) => {
+            if let Some(c) = cap.as_mut() {
+                c.downgrade(&f);
+            }
+        }
+        None => *cap = None,
+    }
+}
+
+/// The one thing `emit_and_downgrade` needs of an output handle.
+trait OutputLike<D> {
+    fn give_all(&mut self, cap: &timely::dataflow::operators::Capability<u64>, data: &mut Vec<D>);
+}
+
+impl<D: 'static> OutputLike<D>
+    for timely::dataflow::operators::generic::OutputBuilderSession<
+        '_,
+        u64,
+        CapacityContainerBuilder<Vec<D>>,
+    >
+{
+    fn give_all(&mut self, cap: &timely::dataflow::operators::Capability<u64>, data: &mut Vec<D>) {
+        let mut session = self.session(cap);
+        for d in data.drain(..) {
+            session.give(d);
+        }
+    }
+}
+
+/// Spans → call edges, each edge sent once per worker (the graph only grows for now).
+fn call_edges<'s>(events: Stream<'s, u64, Vec<Stamped>>) -> Stream<'s, u64, Vec<(Edge, u64, isize)>> {
+    events.unary(Pipeline, "CallEdges", |_cap, _info| {
+        let mut seen: HashSet<Edge> = HashSet::new();
+        move |input, output| {
+            input.for_each_stamp(|cap, data| {
+                let time = cap.least().copied().unwrap_or_default();
+                let mut session = output.session(&cap);
+                for batch in data {
+                    for s in batch.iter() {
+                        if let EventBody::Span(span) = &s.event.body {
+                            if let Some(peer) = &span.peer {
+                                let edge = (s.event.service.clone(), peer.clone());
+                                if !seen.contains(&edge) {
+                                    seen.insert(edge.clone());
+                                    session.give((edge, time, 1isize));
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    })
+}
+
+/// Orders what the correlator consumes at one event time: graph changes first, then signals in
+/// a content-based order (independent of which worker produced them).
+enum CorrelatorInput {
+    Edge(Edge, u64, isize),
+    Signal(Signal),
+}
+
+impl CorrelatorInput {
+    fn ts(&self) -> u64 {
+        match self {
+            CorrelatorInput::Edge(_, t, _) => *t,
+            CorrelatorInput::Signal(s) => s.ts.as_millis(),
+        }
+    }
+
+    fn order(a: &Self, b: &Self) -> Ordering {
+        use CorrelatorInput::{Edge as E, Signal as S};
+        a.ts().cmp(&b.ts()).then_with(|| match (a, b) {
+            (E(x, _, dx), E(y, _, dy)) => (x, dx).cmp(&(y, dy)),
+            (E(..), S(_)) => Ordering::Less,
+            (S(_), E(..)) => Ordering::Greater,
+            (S(x), S(y)) => (&x.service, x.kind, &x.key, x.state, &x.name, &x.summary).cmp(&(
+                &y.service, y.kind, &y.key, y.state, &y.name, &y.summary,
+            )),
+        })
+    }
+}
+
+/// Signals + graph changes → incident versions → insights, on worker 0 (the signal rate is
+/// orders of magnitude below the event rate).
+fn correlate<'s>(
+    signals: Stream<'s, u64, Vec<Signal>>,
+    edges: Stream<'s, u64, Vec<(Edge, u64, isize)>>,
+    mut correlator: IncidentCorrelator,
+) -> Stream<'s, u64, Vec<Insight>> {
+    let builder = InsightBuilder::default();
+    signals.binary_frontier(
+        edges,
+        Exchange::new(|_: &Signal| 0),
+        Exchange::new(|_: &(Edge, u64, isize)| 0),
+        "Correlate",
+        move |cap, _info| {
+            let mut cap = Some(cap);
+            let mut buffer: EventTimeBuffer<CorrelatorInput> = EventTimeBuffer::default();
+            let mut incidents = Vec::new();
+            let mut out: Vec<Insight> = Vec::new();
+            move |(signals, f1), (edges, f2), output| {
+                signals.for_each_stamp(|_, data| {
+                    for batch in data {
+                        buffer.extend(batch.drain(..).map(CorrelatorInput::Signal));
+                    }
+                });
+                edges.for_each_stamp(|_, data| {
+                    for batch in data {
+                        buffer.extend(
+                            batch
+                                .drain(..)
+                                .map(|(e, t, d)| CorrelatorInput::Edge(e, t, d)),
+                        );
+                    }
+                });
+                let f = match (first(f1), first(f2)) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                for item in buffer.release_before(f, CorrelatorInput::ts, CorrelatorInput::order) {
+                    match item {
+                        CorrelatorInput::Edge((a, b), _, diff) => {
+                            correlator.graph_mut().update_edge(&a, &b, diff as i64);
+                        }
+                        CorrelatorInput::Signal(s) => correlator.on_signal(&s, &mut incidents),
+                    }
+                }
+                if let Some(f) = f {
+                    correlator.on_watermark(Timestamp::from_millis(f), &mut incidents);
+                }
+                out.extend(incidents.drain(..).map(|i| builder.build(&i)));
+                emit_and_downgrade(&mut cap, f, &mut out, output);
+            }
+        },
+    )
+}

@@ -1,0 +1,365 @@
+//! Running the dataflow over a finite input: files, directories, stdin.
+
+use std::collections::VecDeque;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use kaizen_connectors::{DecodeFailure, InsightSink, JsonlSource, SourceError};
+use kaizen_model::{Insight, Timestamp};
+
+use crate::dataflow::{self, Stamped};
+use crate::EngineConfig;
+
+/// A replay that could not run or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// An input could not be read.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The input held no events at all.
+    #[error("the input is empty: no events were read")]
+    EmptyInput,
+    /// Writing insights failed.
+    #[error("writing insights failed: {0}")]
+    Sink(#[from] std::io::Error),
+    /// The timely runtime failed to start or a worker failed.
+    #[error("dataflow runtime: {0}")]
+    Runtime(String),
+    /// The configuration is unusable.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+/// Callbacks for what happens during a replay besides insights.
+#[derive(Default)]
+pub struct ReplayHooks<'a> {
+    /// A line could not be decoded (it was skipped and counted).
+    pub on_decode_failure: Option<&'a mut dyn FnMut(&DecodeFailure)>,
+    /// An event arrived later than the allowed lateness (it was not processed, and counted).
+    pub on_late: Option<&'a mut dyn FnMut(&DecodeFailure)>,
+    /// Periodic progress: events read so far and the newest event time.
+    pub on_progress: Option<&'a mut dyn FnMut(u64, Option<Timestamp>)>,
+}
+
+/// Ingest-to-output latency over all events, in microseconds of wall time: from reading an
+/// event to the dataflow's output frontier passing its event time (all its insights emitted).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LatencySummary {
+    /// Median.
+    pub p50_us: u64,
+    /// 99th percentile.
+    pub p99_us: u64,
+    /// Worst.
+    pub max_us: u64,
+}
+
+/// What a replay did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ReplayReport {
+    /// Events processed.
+    pub events: u64,
+    /// Lines that could not be decoded (skipped, counted, reported).
+    pub decode_failures: u64,
+    /// Events later than the allowed lateness (not processed, counted, reported).
+    pub late_events: u64,
+    /// Insight versions emitted.
+    pub insights: u64,
+    /// Earliest event time seen.
+    pub first_event: Option<Timestamp>,
+    /// Latest event time seen.
+    pub last_event: Option<Timestamp>,
+    /// Wall time of the run.
+    pub elapsed_secs: f64,
+    /// Ingest → output latency.
+    pub latency: LatencySummary,
+}
+
+enum Report {
+    Insight(Insight),
+    DecodeFailure(DecodeFailure),
+    Late(DecodeFailure),
+    Progress(u64, Option<Timestamp>),
+}
+
+#[derive(Default)]
+struct SourceStats {
+    events: u64,
+    decode_failures: u64,
+    late: u64,
+    first: Option<u64>,
+    last: Option<u64>,
+    latency: LatencySummary,
+}
+
+/// Replays `source` through the engine, writing every insight version to `sink` in emission
+/// order (which is deterministic: event-time order of the incidents' changes).
+///
+/// Decode failures and late events are counted, passed to the hooks and skipped; they never
+/// stop the run. Unreadable inputs and an empty input are errors.
+pub fn replay(
+    source: JsonlSource,
+    config: &EngineConfig,
+    sink: &mut dyn InsightSink,
+    mut hooks: ReplayHooks<'_>,
+) -> Result<ReplayReport, EngineError> {
+    if config.workers == 0 {
+        return Err(EngineError::Config("--workers must be at least 1".into()));
+    }
+    if config.tick.is_zero() {
+        return Err(EngineError::Config("tick must be positive".into()));
+    }
+    let started = Instant::now();
+    let (tx, rx) = mpsc::channel::<Report>();
+    let source = Arc::new(Mutex::new(Some(source)));
+    let worker_config = config.clone();
+    let guards = timely::execute(timely::Config::process(config.workers), move |worker| {
+        let (insight_tx, insight_rx) = mpsc::channel::<Insight>();
+        let handles = dataflow::build(worker, &worker_config, insight_tx);
+        let taken = if worker.index() == 0 {
+            source.lock().ok().and_then(|mut s| s.take())
+        } else {
+            None
+        };
+        drive(worker, handles, taken, &worker_config, &tx, insight_rx)
+    })
+    .map_err(EngineError::Runtime)?;
+
+    let mut insights = 0u64;
+    let mut sink_error = None;
+    for report in rx {
+        match report {
+            Report::Insight(insight) => {
+                insights += 1;
+                if sink_error.is_none() {
+                    if let Err(e) = sink.emit(&insight) {
+                        sink_error = Some(e);
+                    }
+                }
+            }
+            Report::DecodeFailure(f) => {
+                if let Some(h) = hooks.on_decode_failure.as_mut() {
+                    h(&f);
+                }
+            }
+            Report::Late(f) => {
+                if let Some(h) = hooks.on_late.as_mut() {
+                    h(&f);
+                }
+            }
+            Report::Progress(n, t) => {
+                if let Some(h) = hooks.on_progress.as_mut() {
+                    h(n, t);
+                }
+            }
+        }
+    }
+    let mut stats = SourceStats::default();
+    for result in guards.join() {
+        match result {
+            Ok(Ok(Some(s))) => stats = s,
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => return Err(e.into()),
+            Err(e) => return Err(EngineError::Runtime(e)),
+        }
+    }
+    if let Some(e) = sink_error {
+        return Err(e.into());
+    }
+    sink.flush()?;
+    if stats.events == 0 && stats.decode_failures == 0 && stats.late == 0 {
+        return Err(EngineError::EmptyInput);
+    }
+    Ok(ReplayReport {
+        events: stats.events,
+        decode_failures: stats.decode_failures,
+        late_events: stats.late,
+        insights,
+        first_event: stats.first.map(Timestamp::from_millis),
+        last_event: stats.last.map(Timestamp::from_millis),
+        elapsed_secs: started.elapsed().as_secs_f64(),
+        latency: stats.latency,
+    })
+}
+
+/// Batches read between forced catch-ups: bounds how far the reader runs ahead of the dataflow.
+const MAX_BATCHES_AHEAD: usize = 16;
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+/// One worker's life: worker 0 reads the input and feeds the dataflow; the others only step.
+fn drive(
+    worker: &mut timely::worker::Worker,
+    handles: dataflow::Handles,
+    source: Option<JsonlSource>,
+    config: &EngineConfig,
+    tx: &mpsc::Sender<Report>,
+    insights: mpsc::Receiver<Insight>,
+) -> Result<Option<SourceStats>, SourceError> {
+    let dataflow::Handles {
+        mut events,
+        mut topology,
+        probe,
+    } = handles;
+    let forward = |insights: &mpsc::Receiver<Insight>| {
+        for i in insights.try_iter() {
+            let _ = tx.send(Report::Insight(i));
+        }
+    };
+    if worker.index() == 0 {
+        for edge in config.topology.edges() {
+            topology.insert(edge);
+        }
+    }
+    topology.close();
+
+    let Some(mut source) = source else {
+        drop(events);
+        while !probe.done() {
+            worker.step_or_park(Some(Duration::from_millis(5)));
+            forward(&insights);
+        }
+        forward(&insights);
+        return Ok(None);
+    };
+
+    let lateness = config.allowed_lateness.as_millis() as u64;
+    let tick = (config.tick.as_millis() as u64).max(1);
+    let mut stats = SourceStats::default();
+    let mut histogram = Histogram::<u64>::new(3).ok();
+    let mut seq = 0u64;
+    // (event time that completes the batch, when it was read, events in it)
+    let mut in_flight: VecDeque<(u64, Instant, u64)> = VecDeque::new();
+    let mut batches_ahead = 0usize;
+    let mut last_progress = Instant::now();
+    let mut outcome = Ok(());
+    let mut finished = false;
+
+    while !finished {
+        let read_at = Instant::now();
+        let mut batch_events = 0u64;
+        let mut batch_max = 0u64;
+        for _ in 0..config.batch_size.max(1) {
+            match source.next_record() {
+                Ok(Some(Ok(event))) => {
+                    let ts = event.ts.as_millis();
+                    // Judged against every event read so far, not against the input's epoch, so
+                    // the verdict does not depend on batching.
+                    let watermark = stats
+                        .last
+                        .map_or(0, |last| last.saturating_sub(lateness) / tick * tick);
+                    if ts < watermark {
+                        stats.late += 1;
+                        let (name, line) = source.position();
+                        let _ = tx.send(Report::Late(DecodeFailure {
+                            source: name.to_owned(),
+                            line,
+                            reason: format!(
+                                "late: event time {} is before the watermark {} (allowed lateness {:?})",
+                                event.ts,
+                                Timestamp::from_millis(watermark),
+                                config.allowed_lateness
+                            ),
+                            raw: event.to_json(),
+                        }));
+                        continue;
+                    }
+                    stats.events += 1;
+                    batch_events += 1;
+                    batch_max = batch_max.max(ts);
+                    stats.first = Some(stats.first.map_or(ts, |f| f.min(ts)));
+                    stats.last = Some(stats.last.map_or(ts, |l| l.max(ts)));
+                    events.send(Stamped { seq, event });
+                    seq += 1;
+                }
+                Ok(Some(Err(failure))) => {
+                    stats.decode_failures += 1;
+                    let _ = tx.send(Report::DecodeFailure(failure));
+                }
+                Ok(None) => {
+                    finished = true;
+                    break;
+                }
+                Err(e) => {
+                    outcome = Err(e);
+                    finished = true;
+                    break;
+                }
+            }
+        }
+        if let Some(last) = stats.last {
+            let watermark = last.saturating_sub(lateness) / tick * tick;
+            if watermark > *events.time() {
+                events.advance_to(watermark);
+            }
+        }
+        if batch_events > 0 {
+            in_flight.push_back((batch_max + 1, read_at, batch_events));
+        }
+        worker.step();
+        batches_ahead += 1;
+        if batches_ahead >= MAX_BATCHES_AHEAD {
+            let now = *events.time();
+            worker.step_while(|| probe.less_than(&now));
+            batches_ahead = 0;
+        }
+        record_latencies(&probe, &mut in_flight, histogram.as_mut());
+        forward(&insights);
+        if last_progress.elapsed() >= PROGRESS_EVERY {
+            last_progress = Instant::now();
+            let _ = tx.send(Report::Progress(
+                stats.events,
+                stats.last.map(Timestamp::from_millis),
+            ));
+        }
+    }
+
+    // End of input: every event is complete, so event time closes just past the newest event.
+    // Every operator must observe that final watermark before the input closes: timers due
+    // before it fire, those after it stay pending — the same whatever the batching was.
+    if let Some(last) = stats.last {
+        if last + 1 > *events.time() {
+            events.advance_to(last + 1);
+        }
+        worker.step_while(|| probe.less_than(&(last + 1)));
+    }
+    drop(events);
+    while !probe.done() {
+        worker.step();
+        record_latencies(&probe, &mut in_flight, histogram.as_mut());
+        forward(&insights);
+    }
+    record_latencies(&probe, &mut in_flight, histogram.as_mut());
+    forward(&insights);
+    let _ = tx.send(Report::Progress(
+        stats.events,
+        stats.last.map(Timestamp::from_millis),
+    ));
+    if let Some(h) = &histogram {
+        stats.latency = LatencySummary {
+            p50_us: h.value_at_quantile(0.5),
+            p99_us: h.value_at_quantile(0.99),
+            max_us: h.max(),
+        };
+    }
+    outcome.map(|()| Some(stats))
+}
+
+fn record_latencies(
+    probe: &timely::dataflow::ProbeHandle<u64>,
+    in_flight: &mut VecDeque<(u64, Instant, u64)>,
+    mut histogram: Option<&mut Histogram<u64>>,
+) {
+    while let Some(&(complete_at, read_at, n)) = in_flight.front() {
+        if probe.less_than(&complete_at) {
+            break;
+        }
+        in_flight.pop_front();
+        if let Some(h) = histogram.as_deref_mut() {
+            let us = read_at.elapsed().as_micros() as u64;
+            let _ = h.record_n(us.max(1), n);
+        }
+    }
+}

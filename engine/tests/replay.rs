@@ -1,0 +1,193 @@
+//! The engine end to end on small hand-written inputs: determinism, event time, bad input.
+
+use std::time::Duration;
+
+use kaizen_connectors::{DecodeFailure, JsonlSink, JsonlSource};
+use kaizen_engine::{replay, EngineConfig, EngineError, ReplayHooks, ReplayReport};
+use kaizen_model::{IncidentStatus, Insight, Topology};
+
+const T0: u64 = 1_767_600_000; // 2026-01-05T08:00:00Z
+
+fn topology() -> Topology {
+    Topology::from_json(
+        r#"{"services":[
+        {"name":"web","user_facing":true,"depends_on":["api"]},
+        {"name":"api","depends_on":["db"]},
+        {"name":"db"},
+        {"name":"batch","depends_on":["queue"]},
+        {"name":"queue"}]}"#,
+    )
+    .unwrap()
+}
+
+fn metric(t: u64, service: &str, name: &str, value: f64) -> String {
+    format!(r#"{{"ts":{},"kind":"metric","service":"{service}","name":"{name}","value":{value}}}"#, T0 + t)
+}
+
+fn alert(t: u64, service: &str, name: &str, status: &str) -> String {
+    format!(
+        r#"{{"ts":{},"kind":"alert","service":"{service}","name":"{name}","severity":"critical","status":"{status}"}}"#,
+        T0 + t
+    )
+}
+
+/// Two incidents: a db problem cascading to api and web, and later an unrelated queue problem.
+fn scenario() -> Vec<String> {
+    let mut lines = vec![format!(
+        r#"{{"ts":{},"kind":"change","service":"db","change_kind":"deploy","version":"v2","description":"db v2"}}"#,
+        T0 + 50
+    )];
+    for i in 0..120u64 {
+        let t = i * 10;
+        let bad_db = (100..400).contains(&t);
+        let bad_api = (140..420).contains(&t);
+        let bad_web = (170..430).contains(&t);
+        let bad_queue = (800..1000).contains(&t);
+        lines.push(metric(t, "db", "saturation", if bad_db { 0.99 } else { 0.4 }));
+        lines.push(metric(t + 1, "api", "http_error_ratio", if bad_api { 0.2 } else { 0.01 }));
+        lines.push(metric(t + 2, "web", "http_error_ratio", if bad_web { 0.1 } else { 0.01 }));
+        lines.push(metric(t + 3, "queue", "saturation", if bad_queue { 0.99 } else { 0.3 }));
+        if bad_web && t % 60 == 0 {
+            lines.push(alert(t + 4, "web", "HighErrorRate", "firing"));
+        }
+        lines.push(format!(
+            r#"{{"ts":{},"kind":"span","service":"web","peer":"api","operation":"GET /","duration_ms":12.5}}"#,
+            T0 + t + 5
+        ));
+    }
+    lines.push(alert(450, "web", "HighErrorRate", "resolved"));
+    lines.sort_by_key(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["ts"].as_u64());
+    lines
+}
+
+struct Run {
+    bytes: Vec<u8>,
+    report: ReplayReport,
+    rejected: Vec<DecodeFailure>,
+    late: Vec<DecodeFailure>,
+}
+
+fn run(lines: &[String], workers: usize, lateness: Duration) -> Result<Run, EngineError> {
+    let input = lines.join("\n") + "\n";
+    let config = EngineConfig {
+        workers,
+        allowed_lateness: lateness,
+        topology: topology(),
+        ..EngineConfig::default()
+    };
+    let mut sink = JsonlSink::new(Vec::new());
+    let mut rejected = Vec::new();
+    let mut late = Vec::new();
+    let mut on_failure = |f: &DecodeFailure| rejected.push(f.clone());
+    let mut on_late = |f: &DecodeFailure| late.push(f.clone());
+    let report = replay(
+        JsonlSource::from_reader("test.jsonl", std::io::Cursor::new(input.into_bytes())),
+        &config,
+        &mut sink,
+        ReplayHooks {
+            on_decode_failure: Some(&mut on_failure),
+            on_late: Some(&mut on_late),
+            on_progress: None,
+        },
+    )?;
+    Ok(Run {
+        bytes: sink.into_inner(),
+        report,
+        rejected,
+        late,
+    })
+}
+
+fn insights(bytes: &[u8]) -> Vec<Insight> {
+    std::str::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn cascade_and_unrelated_fault_become_two_incidents_with_the_right_origins() {
+    let out = run(&scenario(), 1, Duration::from_secs(30)).unwrap();
+    let all = insights(&out.bytes);
+    let mut ids: Vec<&str> = all.iter().map(|i| i.id.as_str()).collect();
+    ids.dedup();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 2, "{all:#?}");
+    let first = all.iter().rev().find(|i| i.services.iter().any(|s| s.as_str() == "web")).unwrap();
+    assert_eq!(first.status, IncidentStatus::Resolved);
+    assert_eq!(first.origin[0].service.as_str(), "db");
+    assert_eq!(first.impacted.len(), 1);
+    assert!(!first.suspect_changes.is_empty(), "the db deploy is a suspect");
+    let second = all.iter().rev().find(|i| i.services.iter().any(|s| s.as_str() == "queue")).unwrap();
+    assert_eq!(second.services.len(), 1);
+    assert_eq!(out.report.events as usize, scenario().len());
+    assert_eq!(out.report.late_events, 0);
+}
+
+#[test]
+fn output_is_identical_for_one_and_four_workers_and_across_runs() {
+    let lines = scenario();
+    let one = run(&lines, 1, Duration::from_secs(30)).unwrap().bytes;
+    let four = run(&lines, 4, Duration::from_secs(30)).unwrap().bytes;
+    let again = run(&lines, 4, Duration::from_secs(30)).unwrap().bytes;
+    assert!(!one.is_empty());
+    assert_eq!(String::from_utf8_lossy(&one), String::from_utf8_lossy(&four));
+    assert_eq!(four, again);
+}
+
+#[test]
+fn out_of_order_input_within_the_lateness_gives_the_same_insights() {
+    let ordered = scenario();
+    // Swap neighbours in blocks: every event stays within 20 s of its place.
+    let mut shuffled = ordered.clone();
+    for chunk in shuffled.chunks_mut(6) {
+        chunk.reverse();
+    }
+    assert_ne!(shuffled, ordered);
+    let a = run(&ordered, 2, Duration::from_secs(60)).unwrap();
+    let b = run(&shuffled, 2, Duration::from_secs(60)).unwrap();
+    assert_eq!(b.report.late_events, 0);
+    assert_eq!(a.bytes, b.bytes);
+}
+
+#[test]
+fn events_later_than_the_lateness_are_counted_and_reported() {
+    let mut lines = scenario();
+    let late_line = metric(5, "db", "saturation", 0.99);
+    let at = lines.len() / 2;
+    lines.insert(at, late_line.clone());
+    let out = run(&lines, 1, Duration::from_secs(30)).unwrap();
+    assert_eq!(out.report.late_events, 1);
+    assert_eq!(out.late.len(), 1);
+    assert_eq!(out.late[0].source, "test.jsonl");
+    assert_eq!(out.late[0].line as usize, at + 1);
+    assert_eq!(out.late[0].raw, serde_json::from_str::<kaizen_model::Event>(&late_line).unwrap().to_json());
+    assert!(out.late[0].reason.starts_with("late:"), "{}", out.late[0].reason);
+}
+
+#[test]
+fn malformed_lines_are_reported_with_their_line_and_skipped() {
+    let mut lines = scenario();
+    lines.insert(3, "{not json".to_owned());
+    lines.insert(10, r#"{"ts":"yesterday","kind":"metric","service":"db","name":"x","value":1}"#.to_owned());
+    lines.insert(20, r#"{"ts":1767600000,"kind":"weather","service":"db"}"#.to_owned());
+    let out = run(&lines, 2, Duration::from_secs(30)).unwrap();
+    assert_eq!(out.report.decode_failures, 3);
+    let at: Vec<u64> = out.rejected.iter().map(|f| f.line).collect();
+    assert_eq!(at, [4, 11, 21]);
+    assert!(out.rejected[1].reason.contains("RFC 3339"), "{}", out.rejected[1].reason);
+    assert!(out.rejected[2].reason.contains("unknown kind"), "{}", out.rejected[2].reason);
+    // The good lines still produce the same insights.
+    assert_eq!(out.bytes, run(&scenario(), 1, Duration::from_secs(30)).unwrap().bytes);
+}
+
+#[test]
+fn empty_input_is_an_error() {
+    match run(&[], 1, Duration::from_secs(30)) {
+        Err(EngineError::EmptyInput) => {}
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("an empty input must be an error"),
+    }
+}

@@ -1,0 +1,185 @@
+//! `kaizen replay`.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use kaizen_connectors::{
+    expand_inputs, read_topology, DeadLetterSink, DecodeFailure, InsightSink, JsonlSink,
+    JsonlSource, TerminalSink, TerminalStyle,
+};
+use kaizen_engine::{replay, EngineConfig, ReplayHooks, ReplayReport};
+
+/// How insights are written.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum OutputFormat {
+    /// One JSON object per insight version (the machine-readable contract).
+    Jsonl,
+    /// Human-readable cards, as they would read in Slack.
+    Text,
+}
+
+#[derive(Args)]
+pub struct ReplayArgs {
+    /// Native JSONL files or directories (their .jsonl/.ndjson files, recursively, in path
+    /// order); `-` reads stdin.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Topology file (services, user-facing flags, depends-on edges).
+    #[arg(long)]
+    topology: Option<PathBuf>,
+    /// Timely worker threads. The output is identical for any value.
+    #[arg(long, short = 'w', default_value_t = 1)]
+    workers: usize,
+    /// Write insights here instead of stdout.
+    #[arg(long, short = 'o')]
+    output: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Jsonl)]
+    format: OutputFormat,
+    /// How late (in event time, behind the newest event) an event may arrive and still count,
+    /// e.g. `30s`, `2m`. Later events are reported and counted.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    lateness: Duration,
+    /// Write undecodable and late lines here (JSONL: source, line, reason, raw).
+    #[arg(long)]
+    dead_letter: Option<PathBuf>,
+    /// Print the run summary as JSON on stderr.
+    #[arg(long)]
+    summary_json: bool,
+}
+
+pub fn run(args: ReplayArgs) -> Result<()> {
+    let mut config = EngineConfig {
+        workers: args.workers,
+        allowed_lateness: args.lateness,
+        ..EngineConfig::default()
+    };
+    if let Some(path) = &args.topology {
+        config.topology = read_topology(path)?;
+    }
+    let inputs = expand_inputs(&args.inputs)?;
+    let names: Vec<String> = inputs.iter().map(|i| i.name()).collect();
+    let out: Box<dyn Write + Send> = match &args.output {
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(BufWriter::new(io::stdout())),
+    };
+    let mut sink: Box<dyn InsightSink> = match args.format {
+        OutputFormat::Jsonl => Box::new(JsonlSink::new(out)),
+        OutputFormat::Text => Box::new(TerminalSink::new(
+            out,
+            TerminalStyle {
+                color: args.output.is_none() && color_allowed(),
+                compact_updates: false,
+            },
+        )),
+    };
+    let mut rejected = Rejected::new(args.dead_letter.as_deref())?;
+    let report = run_replay(JsonlSource::new(inputs), &config, sink.as_mut(), &mut rejected, None)
+        .map_err(|e| match e {
+            kaizen_engine::EngineError::EmptyInput => {
+                anyhow::anyhow!("the input is empty: no events in {}", names.join(", "))
+            }
+            other => other.into(),
+        })?;
+    rejected.finish()?;
+    print_summary(&report, args.summary_json);
+    Ok(())
+}
+
+/// Runs a replay, routing rejected lines to `rejected`.
+pub fn run_replay(
+    source: JsonlSource,
+    config: &EngineConfig,
+    sink: &mut dyn InsightSink,
+    rejected: &mut Rejected,
+    on_progress: Option<&mut dyn FnMut(u64, Option<kaizen_model::Timestamp>)>,
+) -> Result<ReplayReport, kaizen_engine::EngineError> {
+    let rejected = RefCell::new(rejected);
+    let mut on_failure =
+        |f: &DecodeFailure| rejected.borrow_mut().record("skipped undecodable line", f);
+    let mut on_late = |f: &DecodeFailure| rejected.borrow_mut().record("late event not processed", f);
+    replay(
+        source,
+        config,
+        sink,
+        ReplayHooks {
+            on_decode_failure: Some(&mut on_failure),
+            on_late: Some(&mut on_late),
+            on_progress,
+        },
+    )
+}
+
+/// Reports and keeps lines the engine could not use: the first few as warnings, all of them
+/// in the dead-letter file when one is given.
+#[derive(Default)]
+pub struct Rejected {
+    dead_letter: Option<DeadLetterSink<BufWriter<File>>>,
+    warned: usize,
+}
+
+const WARN_AT_MOST: usize = 10;
+
+impl Rejected {
+    pub fn new(path: Option<&std::path::Path>) -> Result<Self> {
+        let dead_letter = match path {
+            Some(p) => Some(DeadLetterSink::new(BufWriter::new(
+                File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+            ))),
+            None => None,
+        };
+        Ok(Rejected {
+            dead_letter,
+            warned: 0,
+        })
+    }
+
+    fn record(&mut self, what: &str, f: &DecodeFailure) {
+        if self.warned < WARN_AT_MOST {
+            tracing::warn!("{what}: {f}");
+            self.warned += 1;
+        }
+        if let Some(d) = &mut self.dead_letter {
+            if let Err(e) = d.record(f) {
+                tracing::error!("cannot write dead-letter record: {e}");
+            }
+        }
+    }
+
+    pub fn finish(&mut self) -> Result<()> {
+        if let Some(d) = &mut self.dead_letter {
+            d.flush().context("cannot write dead-letter file")?;
+        }
+        Ok(())
+    }
+}
+
+fn print_summary(report: &ReplayReport, json: bool) {
+    if json {
+        if let Ok(text) = serde_json::to_string(report) {
+            eprintln!("{text}");
+        }
+        return;
+    }
+    let rate = report.events as f64 / report.elapsed_secs.max(1e-9);
+    eprintln!(
+        "kaizen: replayed {} events ({} undecodable, {} late) → {} insight versions in {:.2}s ({:.0} events/s)",
+        report.events,
+        report.decode_failures,
+        report.late_events,
+        report.insights,
+        report.elapsed_secs,
+        rate
+    );
+}
+
+pub fn color_allowed() -> bool {
+    io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
