@@ -112,7 +112,7 @@ pub fn run_replay(
         ReplayHooks {
             on_decode_failure: Some(&mut on_failure),
             on_late: Some(&mut on_late),
-            on_progress,
+            on_progress: on_progress.map(|p| p as &mut dyn FnMut(u64, Option<kaizen_model::Timestamp>)),
         },
     )
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::operator::Operator;
-use timely::dataflow::operators::Probe;
+use timely::dataflow::operators::{Concat, OkErr, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle, Stream};
 use timely::progress::frontier::MutableAntichain;
 
@@ -56,8 +56,14 @@ pub(crate) fn build(
         let stream = events.to_stream(scope);
         let (topology, topology_edges) = scope.new_collection::<Edge, isize>();
 
-        let signals = detect(stream.clone(), detectors);
-        let graph = call_edges(stream)
+        // Spans are split off (moved, not cloned) so that only they, not every event, are
+        // copied for the second consumer.
+        let (others, spans) = stream.ok_err(|s: Stamped| match s.event.body {
+            EventBody::Span(_) => Err(s),
+            _ => Ok(s),
+        });
+        let signals = detect(others.concat(spans.clone()), detectors);
+        let graph = call_edges(spans)
             .as_collection()
             .concat(topology_edges)
             .distinct();
@@ -111,15 +117,15 @@ fn detect<'s>(
             move |(input, frontier), output| {
                 input.for_each_stamp(|_, data| {
                     for batch in data {
-                        buffer.extend(batch.drain(..));
+                        for s in batch.drain(..) {
+                            buffer.push(s.event.ts.as_millis(), s);
+                        }
                     }
                 });
                 let f = first(frontier);
-                let ready = buffer.release_before(
-                    f,
-                    |s| s.event.ts.as_millis(),
-                    |a, b| (a.event.ts, a.seq).cmp(&(b.event.ts, b.seq)),
-                );
+                let ready = buffer.release_before(f, |a, b| {
+                    (a.event.ts, a.seq).cmp(&(b.event.ts, b.seq))
+                });
                 for s in &ready {
                     for d in &mut detectors {
                         d.on_event(&s.event, &mut out);
@@ -256,23 +262,23 @@ fn correlate<'s>(
             move |(signals, f1), (edges, f2), output| {
                 signals.for_each_stamp(|_, data| {
                     for batch in data {
-                        buffer.extend(batch.drain(..).map(CorrelatorInput::Signal));
+                        for s in batch.drain(..) {
+                            buffer.push(s.ts.as_millis(), CorrelatorInput::Signal(s));
+                        }
                     }
                 });
                 edges.for_each_stamp(|_, data| {
                     for batch in data {
-                        buffer.extend(
-                            batch
-                                .drain(..)
-                                .map(|(e, t, d)| CorrelatorInput::Edge(e, t, d)),
-                        );
+                        for (e, t, d) in batch.drain(..) {
+                            buffer.push(t, CorrelatorInput::Edge(e, t, d));
+                        }
                     }
                 });
                 let f = match (first(f1), first(f2)) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
-                for item in buffer.release_before(f, CorrelatorInput::ts, CorrelatorInput::order) {
+                for item in buffer.release_before(f, CorrelatorInput::order) {
                     match item {
                         CorrelatorInput::Edge((a, b), _, diff) => {
                             correlator.graph_mut().update_edge(&a, &b, diff as i64);

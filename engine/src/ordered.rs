@@ -1,22 +1,25 @@
 //! Holding records back until event time is complete.
 
+use std::collections::BTreeMap;
+
 /// Buffers records until the frontier passes their event time, then hands them out in a total
 /// order, so that state machines see the same sequence however the input was batched.
 pub(crate) struct EventTimeBuffer<T> {
-    pending: Vec<T>,
+    /// Records bucketed by event time, so releasing costs only what is released.
+    pending: BTreeMap<u64, Vec<T>>,
 }
 
 impl<T> Default for EventTimeBuffer<T> {
     fn default() -> Self {
         EventTimeBuffer {
-            pending: Vec::new(),
+            pending: BTreeMap::new(),
         }
     }
 }
 
 impl<T> EventTimeBuffer<T> {
-    pub(crate) fn extend(&mut self, items: impl IntoIterator<Item = T>) {
-        self.pending.extend(items);
+    pub(crate) fn push(&mut self, event_time: u64, item: T) {
+        self.pending.entry(event_time).or_default().push(item);
     }
 
     /// Removes and returns, sorted by `order`, every record whose event time is before
@@ -24,29 +27,26 @@ impl<T> EventTimeBuffer<T> {
     pub(crate) fn release_before(
         &mut self,
         frontier: Option<u64>,
-        event_time: impl Fn(&T) -> u64,
         order: impl FnMut(&T, &T) -> std::cmp::Ordering,
     ) -> Vec<T> {
-        let mut ready = Vec::new();
-        match frontier {
-            None => ready = std::mem::take(&mut self.pending),
+        let ready = match frontier {
+            None => std::mem::take(&mut self.pending),
             Some(f) => {
-                if self.pending.iter().any(|x| event_time(x) < f) {
-                    let (now, later): (Vec<T>, Vec<T>) = std::mem::take(&mut self.pending)
-                        .into_iter()
-                        .partition(|x| event_time(x) < f);
-                    ready = now;
-                    self.pending = later;
-                }
+                let later = self.pending.split_off(&f);
+                std::mem::replace(&mut self.pending, later)
             }
+        };
+        let mut out: Vec<T> = Vec::with_capacity(ready.values().map(Vec::len).sum());
+        for (_, mut bucket) in ready {
+            out.append(&mut bucket);
         }
-        ready.sort_by(order);
-        ready
+        out.sort_by(order);
+        out
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.pending.len()
+        self.pending.values().map(Vec::len).sum()
     }
 }
 
@@ -57,10 +57,12 @@ mod tests {
     #[test]
     fn releases_only_complete_event_time_in_order() {
         let mut b = EventTimeBuffer::default();
-        b.extend([(5u64, 'c'), (1, 'b'), (9, 'x'), (1, 'a')]);
-        let ready = b.release_before(Some(6), |x| x.0, Ord::cmp);
+        for x in [(5u64, 'c'), (1, 'b'), (9, 'x'), (1, 'a')] {
+            b.push(x.0, x);
+        }
+        let ready = b.release_before(Some(6), Ord::cmp);
         assert_eq!(ready, [(1, 'a'), (1, 'b'), (5, 'c')]);
         assert_eq!(b.len(), 1);
-        assert_eq!(b.release_before(None, |x| x.0, Ord::cmp), [(9, 'x')]);
+        assert_eq!(b.release_before(None, Ord::cmp), [(9, 'x')]);
     }
 }

@@ -31,7 +31,7 @@ impl Detector for ChangeFeed {
                 summary: if c.description.is_empty() {
                     what
                 } else {
-                    format!("{what}: {}", c.description)
+                    c.description.clone()
                 },
                 value: None,
             });

@@ -1,0 +1,135 @@
+//! The `kaizen` binary end to end: the CLI contract later checks and users rely on.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn kaizen(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kaizen"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the kaizen binary runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kaizen-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn simulate(dir: &Path, seed: &str) {
+    let out = kaizen(&[
+        "simulate", "--seed", seed, "--duration", "3h", "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn replay(dir: &Path, workers: &str) -> Vec<u8> {
+    let out = kaizen(&[
+        "replay",
+        dir.join("events.jsonl").to_str().unwrap(),
+        "--topology",
+        dir.join("topology.json").to_str().unwrap(),
+        "--workers",
+        workers,
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+#[test]
+fn simulate_is_deterministic_and_writes_the_contracted_files() {
+    let (a, b) = (scratch("sim-a"), scratch("sim-b"));
+    simulate(&a, "5");
+    simulate(&b, "5");
+    for file in ["events.jsonl", "topology.json", "ground_truth.json"] {
+        let (x, y) = (std::fs::read(a.join(file)).unwrap(), std::fs::read(b.join(file)).unwrap());
+        assert!(!x.is_empty(), "{file} is empty");
+        assert!(x == y, "{file} differs between two runs with the same seed");
+    }
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("ground_truth.json")).unwrap()).unwrap();
+    let faults = truth["faults"].as_array().unwrap();
+    assert!(!faults.is_empty());
+    for f in faults {
+        for key in ["kind", "origin", "affected", "start", "end", "remedy"] {
+            assert!(!f[key].is_null(), "fault lacks {key}: {f}");
+        }
+    }
+}
+
+#[test]
+fn replay_gives_the_same_bytes_with_one_and_four_workers_and_finds_the_faults() {
+    let dir = scratch("replay");
+    simulate(&dir, "11");
+    let one = replay(&dir, "1");
+    let four = replay(&dir, "4");
+    assert!(one == four, "insights differ between -w 1 and -w 4");
+    assert!(one == replay(&dir, "1"), "insights differ between two runs");
+    let text = String::from_utf8(one).unwrap();
+    let insights: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!insights.is_empty());
+    for i in &insights {
+        for key in ["id", "version", "status", "title", "severity", "services", "origin", "opened_at", "resolved_at"] {
+            assert!(i.get(key).is_some(), "insight lacks {key}: {i}");
+        }
+    }
+    // Every injected fault's origin shows up in some incident.
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("ground_truth.json")).unwrap()).unwrap();
+    for fault in truth["faults"].as_array().unwrap() {
+        let origin = &fault["origin"];
+        assert!(
+            insights.iter().any(|i| i["services"].as_array().unwrap().contains(origin)),
+            "no incident involves the origin of {fault}"
+        );
+    }
+}
+
+#[test]
+fn bad_lines_are_reported_with_file_and_line_and_skipped() {
+    let dir = scratch("bad");
+    let path = dir.join("in.jsonl");
+    std::fs::write(
+        &path,
+        "{\"ts\":1767600000,\"kind\":\"metric\",\"service\":\"a\",\"name\":\"m\",\"value\":1}\n{oops\n",
+    )
+    .unwrap();
+    let dead = dir.join("dead.jsonl");
+    let out = kaizen(&["replay", path.to_str().unwrap(), "--dead-letter", dead.to_str().unwrap()]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("{}:2:", path.display())), "{stderr}");
+    assert!(stderr.contains("1 undecodable"), "{stderr}");
+    let dead: serde_json::Value = serde_json::from_slice(&std::fs::read(&dead).unwrap()).unwrap();
+    assert_eq!(dead["line"], 2);
+    assert_eq!(dead["raw"], "{oops");
+}
+
+#[test]
+fn missing_and_empty_inputs_are_clear_errors() {
+    let out = kaizen(&["replay", "/no/such/file.jsonl"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("input not found: /no/such/file.jsonl"));
+
+    let dir = scratch("empty");
+    let empty = dir.join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let out = kaizen(&["replay", empty.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the input is empty"), "{stderr}");
+}
+
+#[test]
+fn demo_prints_insights_with_origins() {
+    let out = kaizen(&["demo"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Probable origin"), "{stdout}");
+    assert!(stdout.contains("recurrence of"), "{stdout}");
+    assert!(stdout.contains("origin correct"), "{stdout}");
+}
