@@ -128,7 +128,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     println!("Ground truth (what the simulator injected) against what kaizen concluded:");
     for fault in &truth.faults {
         let matched = sink.latest.values().find(|i| {
-            i.opened_at >= fault.start.sub(std::time::Duration::from_secs(120))
+            i.opened_at >= fault.start.minus(std::time::Duration::from_secs(120))
                 && i.opened_at <= fault.end
                 && i.services.contains(&fault.origin)
         });

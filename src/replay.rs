@@ -81,13 +81,19 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         )),
     };
     let mut rejected = Rejected::new(args.dead_letter.as_deref())?;
-    let report = run_replay(JsonlSource::new(inputs), &config, sink.as_mut(), &mut rejected, None)
-        .map_err(|e| match e {
-            kaizen_engine::EngineError::EmptyInput => {
-                anyhow::anyhow!("the input is empty: no events in {}", names.join(", "))
-            }
-            other => other.into(),
-        })?;
+    let report = run_replay(
+        JsonlSource::new(inputs),
+        &config,
+        sink.as_mut(),
+        &mut rejected,
+        None,
+    )
+    .map_err(|e| match e {
+        kaizen_engine::EngineError::EmptyInput => {
+            anyhow::anyhow!("the input is empty: no events in {}", names.join(", "))
+        }
+        other => other.into(),
+    })?;
     rejected.finish()?;
     print_summary(&report, args.summary_json);
     Ok(())
@@ -104,7 +110,8 @@ pub fn run_replay(
     let rejected = RefCell::new(rejected);
     let mut on_failure =
         |f: &DecodeFailure| rejected.borrow_mut().record("skipped undecodable line", f);
-    let mut on_late = |f: &DecodeFailure| rejected.borrow_mut().record("late event not processed", f);
+    let mut on_late =
+        |f: &DecodeFailure| rejected.borrow_mut().record("late event not processed", f);
     replay(
         source,
         config,
@@ -112,7 +119,8 @@ pub fn run_replay(
         ReplayHooks {
             on_decode_failure: Some(&mut on_failure),
             on_late: Some(&mut on_late),
-            on_progress: on_progress.map(|p| p as &mut dyn FnMut(u64, Option<kaizen_model::Timestamp>)),
+            on_progress: on_progress
+                .map(|p| p as &mut dyn FnMut(u64, Option<kaizen_model::Timestamp>)),
         },
     )
 }

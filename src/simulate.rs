@@ -48,20 +48,24 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     }
     let mut config = ScenarioConfig {
         seed: args.seed,
-        duration: args.duration,
         services: args.services,
         instances: args.instances.max(1),
         metric_interval: args.metric_interval,
         log_rate: args.log_rate,
         span_rate: args.span_rate,
-        ..ScenarioConfig::default()
+        // The fault plan scales with the duration.
+        ..ScenarioConfig::default().with_duration(args.duration)
     };
     if let Some(f) = args.faults {
         config.faults = f;
+        config.recurrences = ScenarioConfig::default_recurrences(f);
     }
     let started = std::time::Instant::now();
     let events = if args.stdout {
-        write_events(&config, BufWriter::with_capacity(1 << 20, io::stdout().lock()))?
+        write_events(
+            &config,
+            BufWriter::with_capacity(1 << 20, io::stdout().lock()),
+        )?
     } else if let Some(dir) = &args.out {
         let summary = write_scenario(&config, dir)?;
         eprintln!(

@@ -20,10 +20,19 @@ fn scratch(name: &str) -> PathBuf {
 
 fn simulate(dir: &Path, seed: &str) {
     let out = kaizen(&[
-        "simulate", "--seed", seed, "--duration", "3h", "--out",
+        "simulate",
+        "--seed",
+        seed,
+        "--duration",
+        "3h",
+        "--out",
         dir.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn replay(dir: &Path, workers: &str) -> Vec<u8> {
@@ -35,7 +44,11 @@ fn replay(dir: &Path, workers: &str) -> Vec<u8> {
         "--workers",
         workers,
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -45,7 +58,10 @@ fn simulate_is_deterministic_and_writes_the_contracted_files() {
     simulate(&a, "5");
     simulate(&b, "5");
     for file in ["events.jsonl", "topology.json", "ground_truth.json"] {
-        let (x, y) = (std::fs::read(a.join(file)).unwrap(), std::fs::read(b.join(file)).unwrap());
+        let (x, y) = (
+            std::fs::read(a.join(file)).unwrap(),
+            std::fs::read(b.join(file)).unwrap(),
+        );
         assert!(!x.is_empty(), "{file} is empty");
         assert!(x == y, "{file} differs between two runs with the same seed");
     }
@@ -69,11 +85,23 @@ fn replay_gives_the_same_bytes_with_one_and_four_workers_and_finds_the_faults() 
     assert!(one == four, "insights differ between -w 1 and -w 4");
     assert!(one == replay(&dir, "1"), "insights differ between two runs");
     let text = String::from_utf8(one).unwrap();
-    let insights: Vec<serde_json::Value> =
-        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let insights: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert!(!insights.is_empty());
     for i in &insights {
-        for key in ["id", "version", "status", "title", "severity", "services", "origin", "opened_at", "resolved_at"] {
+        for key in [
+            "id",
+            "version",
+            "status",
+            "title",
+            "severity",
+            "services",
+            "origin",
+            "opened_at",
+            "resolved_at",
+        ] {
             assert!(i.get(key).is_some(), "insight lacks {key}: {i}");
         }
     }
@@ -83,7 +111,9 @@ fn replay_gives_the_same_bytes_with_one_and_four_workers_and_finds_the_faults() 
     for fault in truth["faults"].as_array().unwrap() {
         let origin = &fault["origin"];
         assert!(
-            insights.iter().any(|i| i["services"].as_array().unwrap().contains(origin)),
+            insights
+                .iter()
+                .any(|i| i["services"].as_array().unwrap().contains(origin)),
             "no incident involves the origin of {fault}"
         );
     }
@@ -99,10 +129,18 @@ fn bad_lines_are_reported_with_file_and_line_and_skipped() {
     )
     .unwrap();
     let dead = dir.join("dead.jsonl");
-    let out = kaizen(&["replay", path.to_str().unwrap(), "--dead-letter", dead.to_str().unwrap()]);
+    let out = kaizen(&[
+        "replay",
+        path.to_str().unwrap(),
+        "--dead-letter",
+        dead.to_str().unwrap(),
+    ]);
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("{}:2:", path.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:2:", path.display())),
+        "{stderr}"
+    );
     assert!(stderr.contains("1 undecodable"), "{stderr}");
     let dead: serde_json::Value = serde_json::from_slice(&std::fs::read(&dead).unwrap()).unwrap();
     assert_eq!(dead["line"], 2);
@@ -127,7 +165,11 @@ fn missing_and_empty_inputs_are_clear_errors() {
 #[test]
 fn demo_prints_insights_with_origins() {
     let out = kaizen(&["demo"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("Probable origin"), "{stdout}");
     assert!(stdout.contains("recurrence of"), "{stdout}");

@@ -24,14 +24,16 @@ pub fn scenario_for(events: u64, seed: u64) -> ScenarioConfig {
         seed,
         services: 40,
         instances: 4,
-        duration: Duration::from_secs(20 * 60),
-        ..ScenarioConfig::default()
+        ..ScenarioConfig::default().with_duration(Duration::from_secs(20 * 60))
     };
     let per_probe = count_events(&probe).max(1);
     let scale = events as f64 / per_probe as f64;
+    let duration = Duration::from_secs_f64((probe.duration.as_secs_f64() * scale).max(60.0));
     ScenarioConfig {
-        duration: Duration::from_secs_f64((probe.duration.as_secs_f64() * scale).max(60.0)),
-        ..probe
+        seed,
+        services: 40,
+        instances: 4,
+        ..ScenarioConfig::default().with_duration(duration)
     }
 }
 

@@ -256,7 +256,10 @@ fn open(spec: &InputSpec) -> Result<OpenInput, SourceError> {
                     }
                 }
             })?;
-            Ok((spec.name(), Box::new(BufReader::with_capacity(1 << 16, file))))
+            Ok((
+                spec.name(),
+                Box::new(BufReader::with_capacity(1 << 16, file)),
+            ))
         }
     }
 }
@@ -269,11 +272,16 @@ mod tests {
     fn reads_files_in_order_and_reports_bad_lines_with_their_position() {
         let dir = std::env::temp_dir().join(format!("kaizen-src-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("sub")).unwrap();
-        let good = r#"{"ts":"2026-01-05T00:00:00Z","kind":"metric","service":"a","name":"m","value":1}"#;
-        std::fs::write(dir.join("b.jsonl"), format!("{good}\n\n{{\"kind\":\"metric\"}}\n")).unwrap();
+        let good =
+            r#"{"ts":"2026-01-05T00:00:00Z","kind":"metric","service":"a","name":"m","value":1}"#;
+        std::fs::write(
+            dir.join("b.jsonl"),
+            format!("{good}\n\n{{\"kind\":\"metric\"}}\n"),
+        )
+        .unwrap();
         std::fs::write(dir.join("sub/a.jsonl"), format!("{good}\r\n")).unwrap();
         std::fs::write(dir.join("notes.txt"), "ignored").unwrap();
-        let inputs = expand_inputs(&[dir.clone()]).unwrap();
+        let inputs = expand_inputs(std::slice::from_ref(&dir)).unwrap();
         assert_eq!(inputs.len(), 2);
         assert_eq!(inputs[0], InputSpec::File(dir.join("b.jsonl")));
         let mut src = JsonlSource::new(inputs);
@@ -292,7 +300,10 @@ mod tests {
     #[test]
     fn missing_inputs_are_clear_errors() {
         let err = expand_inputs(&[PathBuf::from("/definitely/not/here.jsonl")]).unwrap_err();
-        assert_eq!(err.to_string(), "input not found: /definitely/not/here.jsonl");
+        assert_eq!(
+            err.to_string(),
+            "input not found: /definitely/not/here.jsonl"
+        );
     }
 
     #[test]

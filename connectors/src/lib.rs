@@ -15,7 +15,9 @@ mod terminal;
 
 pub use dead_letter::DeadLetterSink;
 pub use jsonl_sink::JsonlSink;
-pub use jsonl_source::{expand_inputs, read_topology, DecodeFailure, InputSpec, JsonlSource, SourceError};
+pub use jsonl_source::{
+    expand_inputs, read_topology, DecodeFailure, InputSpec, JsonlSource, SourceError,
+};
 pub use terminal::{TerminalSink, TerminalStyle};
 
 use kaizen_model::Insight;

@@ -108,9 +108,8 @@ pub(crate) fn render_card(insight: &Insight, style: TerminalStyle) -> String {
         ),
     };
     let _ = writeln!(s, "{when}");
-    let names = |v: &[kaizen_model::Symbol]| {
-        v.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(", ")
-    };
+    let names =
+        |v: &[kaizen_model::Symbol]| v.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(", ");
     let _ = writeln!(s, "Services: {}", names(&insight.services));
     if !insight.impacted.is_empty() {
         let _ = writeln!(s, "Impacted: {}", names(&insight.impacted));
@@ -162,7 +161,7 @@ pub(crate) fn render_card(insight: &Insight, style: TerminalStyle) -> String {
 
 #[cfg(test)]
 mod tests {
-    use kaizen_model::{OriginCandidate, Symbol, Timestamp, TimelineEntry};
+    use kaizen_model::{OriginCandidate, Symbol, TimelineEntry, Timestamp};
 
     use super::*;
 

@@ -41,6 +41,8 @@ pub(crate) struct Handles {
 }
 
 /// Builds the dataflow on one worker.
+// `ok_err` routes records by returning `Result`; both arms carry the same (moved) record.
+#[allow(clippy::result_large_err)]
 pub(crate) fn build(
     worker: &mut timely::worker::Worker,
     config: &EngineConfig,
@@ -123,9 +125,8 @@ fn detect<'s>(
                     }
                 });
                 let f = first(frontier);
-                let ready = buffer.release_before(f, |a, b| {
-                    (a.event.ts, a.seq).cmp(&(b.event.ts, b.seq))
-                });
+                let ready =
+                    buffer.release_before(f, |a, b| (a.event.ts, a.seq).cmp(&(b.event.ts, b.seq)));
                 for s in &ready {
                     for d in &mut detectors {
                         d.on_event(&s.event, &mut out);
@@ -188,7 +189,9 @@ impl<D: 'static> OutputLike<D>
 }
 
 /// Spans → call edges, each edge sent once per worker (the graph only grows for now).
-fn call_edges<'s>(events: Stream<'s, u64, Vec<Stamped>>) -> Stream<'s, u64, Vec<(Edge, u64, isize)>> {
+fn call_edges<'s>(
+    events: Stream<'s, u64, Vec<Stamped>>,
+) -> Stream<'s, u64, Vec<(Edge, u64, isize)>> {
     events.unary(Pipeline, "CallEdges", |_cap, _info| {
         let mut seen: HashSet<Edge> = HashSet::new();
         move |input, output| {
@@ -234,9 +237,8 @@ impl CorrelatorInput {
             (E(x, _, dx), E(y, _, dy)) => (x, dx).cmp(&(y, dy)),
             (E(..), S(_)) => Ordering::Less,
             (S(_), E(..)) => Ordering::Greater,
-            (S(x), S(y)) => (&x.service, x.kind, &x.key, x.state, &x.name, &x.summary).cmp(&(
-                &y.service, y.kind, &y.key, y.state, &y.name, &y.summary,
-            )),
+            (S(x), S(y)) => (&x.service, x.kind, &x.key, x.state, &x.name, &x.summary)
+                .cmp(&(&y.service, y.kind, &y.key, y.state, &y.name, &y.summary)),
         })
     }
 }

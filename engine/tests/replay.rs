@@ -21,7 +21,10 @@ fn topology() -> Topology {
 }
 
 fn metric(t: u64, service: &str, name: &str, value: f64) -> String {
-    format!(r#"{{"ts":{},"kind":"metric","service":"{service}","name":"{name}","value":{value}}}"#, T0 + t)
+    format!(
+        r#"{{"ts":{},"kind":"metric","service":"{service}","name":"{name}","value":{value}}}"#,
+        T0 + t
+    )
 }
 
 fn alert(t: u64, service: &str, name: &str, status: &str) -> String {
@@ -43,10 +46,30 @@ fn scenario() -> Vec<String> {
         let bad_api = (140..420).contains(&t);
         let bad_web = (170..430).contains(&t);
         let bad_queue = (800..1000).contains(&t);
-        lines.push(metric(t, "db", "saturation", if bad_db { 0.99 } else { 0.4 }));
-        lines.push(metric(t + 1, "api", "http_error_ratio", if bad_api { 0.2 } else { 0.01 }));
-        lines.push(metric(t + 2, "web", "http_error_ratio", if bad_web { 0.1 } else { 0.01 }));
-        lines.push(metric(t + 3, "queue", "saturation", if bad_queue { 0.99 } else { 0.3 }));
+        lines.push(metric(
+            t,
+            "db",
+            "saturation",
+            if bad_db { 0.99 } else { 0.4 },
+        ));
+        lines.push(metric(
+            t + 1,
+            "api",
+            "http_error_ratio",
+            if bad_api { 0.2 } else { 0.01 },
+        ));
+        lines.push(metric(
+            t + 2,
+            "web",
+            "http_error_ratio",
+            if bad_web { 0.1 } else { 0.01 },
+        ));
+        lines.push(metric(
+            t + 3,
+            "queue",
+            "saturation",
+            if bad_queue { 0.99 } else { 0.3 },
+        ));
         if bad_web && t % 60 == 0 {
             lines.push(alert(t + 4, "web", "HighErrorRate", "firing"));
         }
@@ -115,12 +138,23 @@ fn cascade_and_unrelated_fault_become_two_incidents_with_the_right_origins() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 2, "{all:#?}");
-    let first = all.iter().rev().find(|i| i.services.iter().any(|s| s.as_str() == "web")).unwrap();
+    let first = all
+        .iter()
+        .rev()
+        .find(|i| i.services.iter().any(|s| s.as_str() == "web"))
+        .unwrap();
     assert_eq!(first.status, IncidentStatus::Resolved);
     assert_eq!(first.origin[0].service.as_str(), "db");
     assert_eq!(first.impacted.len(), 1);
-    assert!(!first.suspect_changes.is_empty(), "the db deploy is a suspect");
-    let second = all.iter().rev().find(|i| i.services.iter().any(|s| s.as_str() == "queue")).unwrap();
+    assert!(
+        !first.suspect_changes.is_empty(),
+        "the db deploy is a suspect"
+    );
+    let second = all
+        .iter()
+        .rev()
+        .find(|i| i.services.iter().any(|s| s.as_str() == "queue"))
+        .unwrap();
     assert_eq!(second.services.len(), 1);
     assert_eq!(out.report.events as usize, scenario().len());
     assert_eq!(out.report.late_events, 0);
@@ -133,7 +167,10 @@ fn output_is_identical_for_one_and_four_workers_and_across_runs() {
     let four = run(&lines, 4, Duration::from_secs(30)).unwrap().bytes;
     let again = run(&lines, 4, Duration::from_secs(30)).unwrap().bytes;
     assert!(!one.is_empty());
-    assert_eq!(String::from_utf8_lossy(&one), String::from_utf8_lossy(&four));
+    assert_eq!(
+        String::from_utf8_lossy(&one),
+        String::from_utf8_lossy(&four)
+    );
     assert_eq!(four, again);
 }
 
@@ -163,24 +200,50 @@ fn events_later_than_the_lateness_are_counted_and_reported() {
     assert_eq!(out.late.len(), 1);
     assert_eq!(out.late[0].source, "test.jsonl");
     assert_eq!(out.late[0].line as usize, at + 1);
-    assert_eq!(out.late[0].raw, serde_json::from_str::<kaizen_model::Event>(&late_line).unwrap().to_json());
-    assert!(out.late[0].reason.starts_with("late:"), "{}", out.late[0].reason);
+    assert_eq!(
+        out.late[0].raw,
+        serde_json::from_str::<kaizen_model::Event>(&late_line)
+            .unwrap()
+            .to_json()
+    );
+    assert!(
+        out.late[0].reason.starts_with("late:"),
+        "{}",
+        out.late[0].reason
+    );
 }
 
 #[test]
 fn malformed_lines_are_reported_with_their_line_and_skipped() {
     let mut lines = scenario();
     lines.insert(3, "{not json".to_owned());
-    lines.insert(10, r#"{"ts":"yesterday","kind":"metric","service":"db","name":"x","value":1}"#.to_owned());
-    lines.insert(20, r#"{"ts":1767600000,"kind":"weather","service":"db"}"#.to_owned());
+    lines.insert(
+        10,
+        r#"{"ts":"yesterday","kind":"metric","service":"db","name":"x","value":1}"#.to_owned(),
+    );
+    lines.insert(
+        20,
+        r#"{"ts":1767600000,"kind":"weather","service":"db"}"#.to_owned(),
+    );
     let out = run(&lines, 2, Duration::from_secs(30)).unwrap();
     assert_eq!(out.report.decode_failures, 3);
     let at: Vec<u64> = out.rejected.iter().map(|f| f.line).collect();
     assert_eq!(at, [4, 11, 21]);
-    assert!(out.rejected[1].reason.contains("RFC 3339"), "{}", out.rejected[1].reason);
-    assert!(out.rejected[2].reason.contains("unknown kind"), "{}", out.rejected[2].reason);
+    assert!(
+        out.rejected[1].reason.contains("RFC 3339"),
+        "{}",
+        out.rejected[1].reason
+    );
+    assert!(
+        out.rejected[2].reason.contains("unknown kind"),
+        "{}",
+        out.rejected[2].reason
+    );
     // The good lines still produce the same insights.
-    assert_eq!(out.bytes, run(&scenario(), 1, Duration::from_secs(30)).unwrap().bytes);
+    assert_eq!(
+        out.bytes,
+        run(&scenario(), 1, Duration::from_secs(30)).unwrap().bytes
+    );
 }
 
 #[test]

@@ -220,7 +220,9 @@ impl Metric {
 }
 
 /// Log severity.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     /// trace
@@ -564,7 +566,12 @@ impl RawEvent<'_> {
         let service = match (&self.service, kind) {
             (Some(s), _) if !s.is_empty() => Symbol::new(s),
             (_, "feedback") => Symbol::default(),
-            _ => return Err(DecodeError::Missing { kind, field: "service" }),
+            _ => {
+                return Err(DecodeError::Missing {
+                    kind,
+                    field: "service",
+                })
+            }
         };
         let body = match kind {
             "alert" => {

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use crate::{Symbol, Timestamp};
 
 /// How bad something is. Ordered: `Info < Warning < Critical`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Worth knowing.

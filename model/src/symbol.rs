@@ -1,8 +1,8 @@
 //! Interned strings for the names that repeat on every event (services, metric names, label keys).
 
 use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, LazyLock, RwLock};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};

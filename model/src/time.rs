@@ -48,12 +48,12 @@ impl Timestamp {
     }
 
     /// `self + d`, saturating.
-    pub fn add(self, d: Duration) -> Self {
+    pub fn plus(self, d: Duration) -> Self {
         Timestamp(self.0.saturating_add(d.as_millis() as u64))
     }
 
     /// `self - d`, saturating at the epoch.
-    pub fn sub(self, d: Duration) -> Self {
+    pub fn minus(self, d: Duration) -> Self {
         Timestamp(self.0.saturating_sub(d.as_millis() as u64))
     }
 
@@ -65,7 +65,12 @@ impl Timestamp {
     /// Time of day in UTC as `HH:MM:SS`, for messages people read.
     pub fn clock(self) -> String {
         let secs = self.0 / 1000;
-        format!("{:02}:{:02}:{:02}", secs / 3600 % 24, secs / 60 % 60, secs % 60)
+        format!(
+            "{:02}:{:02}:{:02}",
+            secs / 3600 % 24,
+            secs / 60 % 60,
+            secs % 60
+        )
     }
 
     /// Interprets a unix timestamp whose unit is guessed from its magnitude: seconds
@@ -198,7 +203,7 @@ fn parse_rfc3339(b: &[u8]) -> Option<Timestamp> {
 }
 
 fn is_leap(y: u64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+    (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
 }
 
 fn days_in_month(y: u64, m: u64) -> u64 {
@@ -234,26 +239,47 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+impl Timestamp {
+    /// RFC 3339 in UTC with milliseconds (`2026-01-05T10:00:00.000Z`), written without going
+    /// through `fmt` machinery: encoding timestamps is on every producer's hot path.
+    pub fn rfc3339_bytes(self) -> [u8; 24] {
+        let secs = (self.0 / 1000) as i64;
+        let ms = (self.0 % 1000) as u32;
+        let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+        let rem = secs.rem_euclid(86_400) as u32;
+        let mut b = *b"0000-00-00T00:00:00.000Z";
+        let y = y.clamp(0, 9999) as u32;
+        let put = |b: &mut [u8; 24], at: usize, v: u32, width: usize| {
+            let mut v = v;
+            for i in (0..width).rev() {
+                b[at + i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(&mut b, 0, y, 4);
+        put(&mut b, 5, mo, 2);
+        put(&mut b, 8, d, 2);
+        put(&mut b, 11, rem / 3600, 2);
+        put(&mut b, 14, rem / 60 % 60, 2);
+        put(&mut b, 17, rem % 60, 2);
+        put(&mut b, 20, ms, 3);
+        b
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = (self.0 / 1000) as i64;
-        let ms = self.0 % 1000;
-        let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
-        let rem = secs.rem_euclid(86_400);
-        write!(
-            f,
-            "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-            rem / 3600,
-            rem / 60 % 60,
-            rem % 60
-        )
+        let b = self.rfc3339_bytes();
+        // Only ASCII digits and separators are written.
+        f.write_str(std::str::from_utf8(&b).unwrap_or_default())
     }
 }
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if serializer.is_human_readable() {
-            serializer.collect_str(self)
+            let b = self.rfc3339_bytes();
+            serializer.serialize_str(std::str::from_utf8(&b).unwrap_or_default())
         } else {
             serializer.serialize_u64(self.0)
         }
@@ -339,7 +365,10 @@ mod tests {
             Timestamp::from_unix_integer(1_767_607_200_000_000_000),
             expect
         );
-        assert_eq!(Timestamp::from_unix_number(1_767_607_200.0).unwrap(), expect);
+        assert_eq!(
+            Timestamp::from_unix_number(1_767_607_200.0).unwrap(),
+            expect
+        );
         assert!(Timestamp::from_unix_number(f64::NAN).is_err());
         assert!(Timestamp::from_unix_number(-1.0).is_err());
         let from_json: Timestamp = serde_json::from_str("1767607200123").unwrap();

@@ -75,8 +75,10 @@ impl Topology {
 
     /// Every `(caller, callee)` edge.
     pub fn edges(&self) -> impl Iterator<Item = (Symbol, Symbol)> + '_ {
-        self.services
-            .iter()
-            .flat_map(|s| s.depends_on.iter().map(move |d| (s.name.clone(), d.clone())))
+        self.services.iter().flat_map(|s| {
+            s.depends_on
+                .iter()
+                .map(move |d| (s.name.clone(), d.clone()))
+        })
     }
 }

@@ -80,7 +80,12 @@ impl AlertTracker {
             let (due, fingerprint) = (*due, fingerprint.clone());
             self.expiries.remove(&(due, fingerprint.clone()));
             if let Some(f) = self.firing.remove(&fingerprint) {
-                out.push(close_signal(&fingerprint, &f, due, "no longer re-sent; timed out"));
+                out.push(close_signal(
+                    &fingerprint,
+                    &f,
+                    due,
+                    "no longer re-sent; timed out",
+                ));
             }
         }
     }
@@ -96,7 +101,7 @@ impl AlertTracker {
                 let timeout = self.config.resolve_timeout;
                 if let Some(f) = self.firing.get_mut(&alert.fingerprint) {
                     self.expiries
-                        .remove(&(f.last_seen.add(timeout), alert.fingerprint.clone()));
+                        .remove(&(f.last_seen.plus(timeout), alert.fingerprint.clone()));
                     f.last_seen = ts;
                     f.summary = summary;
                 } else {
@@ -126,12 +131,12 @@ impl AlertTracker {
                     );
                 }
                 self.expiries
-                    .insert((ts.add(timeout), alert.fingerprint.clone()), ());
+                    .insert((ts.plus(timeout), alert.fingerprint.clone()), ());
             }
             AlertStatus::Resolved => {
                 if let Some(f) = self.firing.remove(&alert.fingerprint) {
                     self.expiries.remove(&(
-                        f.last_seen.add(self.config.resolve_timeout),
+                        f.last_seen.plus(self.config.resolve_timeout),
                         alert.fingerprint.clone(),
                     ));
                     out.push(close_signal(&alert.fingerprint, &f, ts, "resolved"));
@@ -209,11 +214,20 @@ mod tests {
         let mut out = Vec::new();
         t.on_event(&alert(0, "a", "firing"), &mut out);
         t.on_event(&alert(0, "b", "firing"), &mut out);
-        t.on_watermark(Timestamp::from_millis(1_767_600_000_000 + 299_000), &mut out);
+        t.on_watermark(
+            Timestamp::from_millis(1_767_600_000_000 + 299_000),
+            &mut out,
+        );
         assert_eq!(out.len(), 2);
-        t.on_watermark(Timestamp::from_millis(1_767_600_000_000 + 3_600_000), &mut out);
+        t.on_watermark(
+            Timestamp::from_millis(1_767_600_000_000 + 3_600_000),
+            &mut out,
+        );
         assert_eq!(out.len(), 4);
-        assert_eq!(out[2].ts, Timestamp::from_millis(1_767_600_000_000 + 300_000));
+        assert_eq!(
+            out[2].ts,
+            Timestamp::from_millis(1_767_600_000_000 + 300_000)
+        );
         assert_eq!((out[2].key.as_str(), out[3].key.as_str()), ("a", "b"));
         assert_eq!(t.firing(), 0);
     }
@@ -226,7 +240,10 @@ mod tests {
             let mut out = Vec::new();
             t.on_event(&alert(0, "a", "firing"), &mut out);
             if with_watermark {
-                t.on_watermark(Timestamp::from_millis(1_767_600_000_000 + 100_000), &mut out);
+                t.on_watermark(
+                    Timestamp::from_millis(1_767_600_000_000 + 100_000),
+                    &mut out,
+                );
             }
             t.on_event(&alert(400, "a", "firing"), &mut out);
             out

@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use kaizen_model::{
-    ChangeRef, Incident, IncidentStatus, Severity, Signal, SignalRef, SignalState,
-    StableHasher, Symbol, Timestamp,
+    ChangeRef, Incident, IncidentStatus, Severity, Signal, SignalRef, SignalState, StableHasher,
+    Symbol, Timestamp,
 };
 
 use crate::{OriginRanker, ServiceGraph};
@@ -133,7 +133,7 @@ impl IncidentCorrelator {
     }
 
     fn on_change(&mut self, signal: &Signal) {
-        let horizon = signal.ts.sub(self.config.change_lookback);
+        let horizon = signal.ts.minus(self.config.change_lookback);
         while self.changes.front().is_some_and(|c| c.ts < horizon) {
             self.changes.pop_front();
         }
@@ -181,7 +181,7 @@ impl IncidentCorrelator {
                         resolve_due: None,
                     },
                 );
-                self.schedule(&id, Timer::Emit, signal.ts.add(self.config.group_wait));
+                self.schedule(&id, Timer::Emit, signal.ts.plus(self.config.group_wait));
                 id
             }
             None => return,
@@ -231,7 +231,7 @@ impl IncidentCorrelator {
             }
             inc.last_activity = inc.last_activity.max(signal.ts);
             if inc.all_clear() {
-                resolve_at = Some(signal.ts.add(quiet));
+                resolve_at = Some(signal.ts.plus(quiet));
             }
         }
         self.touch(&id, signal.ts);
@@ -242,7 +242,7 @@ impl IncidentCorrelator {
 
     /// The open incident a new signal belongs to: recently active, close in the graph.
     fn best_incident_for(&self, signal: &Signal) -> Option<String> {
-        let horizon = signal.ts.sub(self.config.join_window);
+        let horizon = signal.ts.minus(self.config.join_window);
         self.open
             .iter()
             .filter(|(_, inc)| inc.last_activity >= horizon)
@@ -269,7 +269,7 @@ impl IncidentCorrelator {
         };
         inc.dirty = true;
         if inc.emit_due.is_none() {
-            let due = inc.last_emit.map_or(now, |t| t.add(interval)).max(now);
+            let due = inc.last_emit.map_or(now, |t| t.plus(interval)).max(now);
             self.schedule(id, Timer::Emit, due);
         }
     }
@@ -325,11 +325,9 @@ impl IncidentCorrelator {
         inc.dirty = false;
         inc.last_emit = Some(now);
         let mut signals = inc.signals.clone();
-        signals.sort_by(|a, b| {
-            (a.onset, &a.service, &a.key).cmp(&(b.onset, &b.service, &b.key))
-        });
+        signals.sort_by(|a, b| (a.onset, &a.service, &a.key).cmp(&(b.onset, &b.service, &b.key)));
         let services: Vec<Symbol> = inc.services().into_iter().cloned().collect();
-        let since = inc.opened_at.sub(lookback);
+        let since = inc.opened_at.minus(lookback);
         let mut changes: Vec<ChangeRef> = self
             .changes
             .iter()
@@ -474,7 +472,10 @@ mod tests {
     #[test]
     fn unrelated_simultaneous_problems_stay_separate() {
         let out = run(
-            &[sig("db", "a", SignalState::Open, 0), sig("queue", "b", SignalState::Open, 5)],
+            &[
+                sig("db", "a", SignalState::Open, 0),
+                sig("queue", "b", SignalState::Open, 5),
+            ],
             60,
         );
         assert_eq!(out.len(), 2);
@@ -494,7 +495,9 @@ mod tests {
         );
         assert!(out.iter().all(|i| i.id == out[0].id));
         assert_eq!(
-            out.iter().filter(|i| i.status == IncidentStatus::Resolved).count(),
+            out.iter()
+                .filter(|i| i.status == IncidentStatus::Resolved)
+                .count(),
             1
         );
         assert_eq!(
@@ -530,6 +533,9 @@ mod tests {
         let out = run(&[change, sig("db", "a", SignalState::Open, 120)], 600);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].changes.len(), 1);
-        assert!(out[0].origin[0].evidence.iter().any(|e| e.contains("deploy")));
+        assert!(out[0].origin[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("deploy")));
     }
 }

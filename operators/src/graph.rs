@@ -116,7 +116,8 @@ impl ServiceGraph {
 
     /// True when `a` calls `b`, directly or transitively.
     pub fn depends_on(&self, a: &Symbol, b: &Symbol) -> bool {
-        self.bfs(a, usize::MAX, false, |s| s == b).is_some_and(|d| d > 0)
+        self.bfs(a, usize::MAX, false, |s| s == b)
+            .is_some_and(|d| d > 0)
     }
 
     fn bfs(
@@ -135,12 +136,9 @@ impl ServiceGraph {
             if d >= max_hops {
                 continue;
             }
-            let next = self.callees(s).chain(
-                undirected
-                    .then(|| self.callers(s))
-                    .into_iter()
-                    .flatten(),
-            );
+            let next = self
+                .callees(s)
+                .chain(undirected.then(|| self.callers(s)).into_iter().flatten());
             for n in next {
                 if seen.insert(n) {
                     if goal(n) {
@@ -173,7 +171,10 @@ mod tests {
 
     #[test]
     fn distance_respects_the_hop_limit_and_cycles_terminate() {
-        let names: Vec<Symbol> = ["a", "b", "c", "d"].iter().map(|s| Symbol::new(s)).collect();
+        let names: Vec<Symbol> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|s| Symbol::new(s))
+            .collect();
         let mut g = ServiceGraph::default();
         for w in names.windows(2) {
             g.update_edge(&w[0], &w[1], 1);

@@ -107,9 +107,7 @@ fn title(incident: &Incident) -> String {
 
 #[cfg(test)]
 mod tests {
-    use kaizen_model::{
-        OriginCandidate, Severity, SignalKind, SignalRef, Symbol, Timestamp,
-    };
+    use kaizen_model::{OriginCandidate, Severity, SignalKind, SignalRef, Symbol, Timestamp};
 
     use super::*;
 
@@ -151,7 +149,12 @@ mod tests {
         let insight = InsightBuilder::default().build(&incident);
         assert_eq!(insight.title, "DbDown on db (+1 service), impacting web");
         assert_eq!(insight.timeline.len(), 7);
-        assert!(insight.timeline.last().unwrap().text.starts_with("resolved"));
+        assert!(insight
+            .timeline
+            .last()
+            .unwrap()
+            .text
+            .starts_with("resolved"));
         let short = InsightBuilder { max_timeline: 3 }.build(&incident);
         assert_eq!(short.timeline.len(), 3);
         assert_eq!(short.timeline[2].text, "… 5 more entries");

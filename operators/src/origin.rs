@@ -183,7 +183,11 @@ mod tests {
 
     fn chain() -> ServiceGraph {
         let mut g = ServiceGraph::default();
-        for (a, b) in [("web", "checkout"), ("checkout", "payments"), ("payments", "db")] {
+        for (a, b) in [
+            ("web", "checkout"),
+            ("checkout", "payments"),
+            ("payments", "db"),
+        ] {
             g.update_edge(&Symbol::new(a), &Symbol::new(b), 1);
         }
         g
@@ -191,7 +195,11 @@ mod tests {
 
     #[test]
     fn the_deepest_earliest_service_wins() {
-        let signals = [signal("web", 200), signal("checkout", 130), signal("db", 60)];
+        let signals = [
+            signal("web", 200),
+            signal("checkout", 130),
+            signal("db", 60),
+        ];
         let ranked = OriginRanker::default().rank(&signals, &[], &chain());
         assert_eq!(ranked[0].service.as_str(), "db");
         assert!(ranked[0].score > ranked[1].score);

@@ -91,7 +91,7 @@ impl Rule {
             Rule::CertificateExpiringSoon => e.cert_expires_in_s.is_some(),
             Rule::TlsHandshakeErrors => e.tls > 0.3,
             Rule::OomKilled => e.restarts_2m > 0,
-            Rule::PodRestarting => e.restarts_15m >= 2,
+            Rule::PodRestarting => e.restarts_10m >= 2,
         }
     }
     fn summary(self, svc: &str, o: &Observed, e: &Effect, base_p99: f64) -> String {
@@ -107,9 +107,15 @@ impl Rule {
                 base_p99
             ),
             Rule::HighMemoryUsage => {
-                format!("{svc}: memory utilization is {:.1}% (threshold 90%)", o.mem * 100.0)
+                format!(
+                    "{svc}: memory utilization is {:.1}% (threshold 90%)",
+                    o.mem * 100.0
+                )
             }
-            Rule::HighCpu => format!("{svc}: CPU utilization is {:.1}% (threshold 90%)", o.cpu * 100.0),
+            Rule::HighCpu => format!(
+                "{svc}: CPU utilization is {:.1}% (threshold 90%)",
+                o.cpu * 100.0
+            ),
             Rule::PoolSaturated => format!(
                 "{svc}: connection/worker pool is {:.1}% saturated (threshold 95%)",
                 o.sat * 100.0
@@ -136,8 +142,8 @@ impl Rule {
                 e.restarts_total
             ),
             Rule::PodRestarting => format!(
-                "{svc}: pods restarted {} times in the last 15 minutes",
-                e.restarts_15m
+                "{svc}: pods restarted {} times in the last 10 minutes",
+                e.restarts_10m
             ),
         }
     }
@@ -186,7 +192,11 @@ impl AlertBook {
                         ]);
                         Meta {
                             name: Symbol::new(r.name()),
-                            fingerprint: Alert::derive_fingerprint(r.name(), s.name.as_str(), &labels),
+                            fingerprint: Alert::derive_fingerprint(
+                                r.name(),
+                                s.name.as_str(),
+                                &labels,
+                            ),
                             severity,
                             labels,
                             runbook: format!("https://runbooks.example.com/alerts/{}", r.name()),
@@ -302,7 +312,10 @@ mod tests {
         assert_eq!(events.len(), 3);
         if let EventBody::Alert(a) = &events[0].body {
             assert_eq!(a.labels.get("team").map(Symbol::as_str), Some("discovery"));
-            assert!(a.annotations.get("summary").is_some_and(|s| s.contains("20.0%")));
+            assert!(a
+                .annotations
+                .get("summary")
+                .is_some_and(|s| s.contains("20.0%")));
             assert_eq!(
                 a.fingerprint,
                 Alert::derive_fingerprint("HighErrorRate", "catalog", &a.labels)

@@ -30,9 +30,9 @@ pub(crate) struct Effect {
     pub tls: f64,
     /// Seconds until the service's certificate expires (negative: expired), when it matters.
     pub cert_expires_in_s: Option<i64>,
-    /// OOM restarts in the last 2 minutes / 15 minutes, and in total so far.
+    /// OOM restarts in the last 2 minutes / 10 minutes, and in total so far.
     pub restarts_2m: u32,
-    pub restarts_15m: u32,
+    pub restarts_10m: u32,
     pub restarts_total: u32,
 }
 
@@ -50,7 +50,7 @@ impl Default for Effect {
             tls: 0.0,
             cert_expires_in_s: None,
             restarts_2m: 0,
-            restarts_15m: 0,
+            restarts_10m: 0,
             restarts_total: 0,
         }
     }
@@ -78,6 +78,8 @@ pub(crate) struct Role {
     pub svc: usize,
     /// The callee the trouble comes from (None at the origin).
     pub via: Option<usize>,
+    /// Hops from the origin.
+    pub hop: u32,
     /// Current strength, 0..1.
     pub strength: f64,
 }
@@ -104,7 +106,7 @@ pub(crate) fn live(f: &FaultSpec, t: u64) -> bool {
     } else {
         0
     };
-    t + lead >= f.start && t < f.end + RECOVER_MS + 15 * 60_000
+    t + lead >= f.start && t < f.end + RECOVER_MS + 10 * 60_000
 }
 
 /// Computes every service's effect at `t` into `effects` (reset first) and the roles of
@@ -164,7 +166,8 @@ pub(crate) fn compute(
                         e.lat += (m - 1.0) * k;
                         e.pull_sat(0.985, k);
                         e.pull_cpu(0.8, 0.7 * k);
-                        e.err_add += 0.01 * k;
+                        // Statement timeouts.
+                        e.err_add += 0.08 * k;
                     } else {
                         e.lat += 0.7 * m * k;
                         e.err_add += 0.12 * k;
@@ -185,7 +188,8 @@ pub(crate) fn compute(
                     if origin {
                         e.lat += (m - 1.0) * k;
                         e.pull_sat(0.9, k);
-                        e.err_add += 0.03 * k;
+                        // Its own deadline-exceeded responses.
+                        e.err_add += 0.12 * k;
                     } else {
                         e.lat += 0.8 * m * k;
                         e.pull_sat(1.0, k.min(1.0) / imp.weight.max(0.5));
@@ -201,6 +205,7 @@ pub(crate) fn compute(
                     fault: fi,
                     svc: imp.svc,
                     via: imp.via,
+                    hop: imp.hop,
                     strength,
                 });
             }
@@ -221,7 +226,12 @@ fn leak(
     if t < f.start {
         return 0.0;
     }
-    let recent = |window: u64| f.restarts.iter().filter(|&&r| r <= t && t < r + window).count() as u32;
+    let recent = |window: u64| {
+        f.restarts
+            .iter()
+            .filter(|&&r| r <= t && t < r + window)
+            .count() as u32
+    };
     let burst = f
         .restarts
         .iter()
@@ -236,7 +246,7 @@ fn leak(
         return 0.0;
     }
     e.restarts_2m += recent(2 * 60_000);
-    e.restarts_15m += recent(15 * 60_000);
+    e.restarts_10m += recent(10 * 60_000);
     e.restarts_total += f.restarts.iter().filter(|&&r| r <= t).count() as u32;
     if t >= f.end {
         // Restarted and rolled back: memory is back to normal.

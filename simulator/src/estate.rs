@@ -5,6 +5,7 @@
 
 use kaizen_model::{ServiceInfo, StableHasher, Symbol, Topology};
 
+use crate::catalog::{CORE, EXTRA_DATA, EXTRA_NAMES, EXTRA_TABLES, EXTRA_TEAMS};
 use crate::rng::{push_pod_suffix, Rng};
 
 /// What a service is, which decides its baselines, log templates and span operations.
@@ -140,193 +141,6 @@ pub(crate) struct Estate {
     pub services: Vec<Service>,
 }
 
-struct Core {
-    name: &'static str,
-    kind: Kind,
-    user_facing: bool,
-    team: &'static str,
-    deps: &'static [&'static str],
-    ops: &'static [&'static str],
-    tables: &'static [&'static str],
-}
-
-const SQL_TABLES: &[&str] = &[
-    "orders",
-    "order_items",
-    "payments",
-    "users",
-    "products",
-    "inventory",
-    "sessions",
-];
-
-/// The core estate in prefix order: every service connects to an earlier one, so any prefix is
-/// a connected graph.
-const CORE: &[Core] = &[
-    Core {
-        name: "frontend",
-        kind: Kind::Web,
-        user_facing: true,
-        team: "web",
-        deps: &["catalog", "cart", "checkout", "auth", "search"],
-        ops: &["GET /", "GET /product/{id}", "GET /cart", "POST /checkout"],
-        tables: &["page", "fragment", "asset"],
-    },
-    Core {
-        name: "catalog",
-        kind: Kind::Service,
-        user_facing: false,
-        team: "discovery",
-        deps: &["postgres", "redis"],
-        ops: &["GET /products", "GET /products/{id}", "GET /categories"],
-        tables: &["product", "category", "price"],
-    },
-    Core {
-        name: "postgres",
-        kind: Kind::Sql,
-        user_facing: false,
-        team: "data-platform",
-        deps: &[],
-        ops: &["SELECT orders", "INSERT orders", "SELECT products", "UPDATE inventory", "SELECT users"],
-        tables: SQL_TABLES,
-    },
-    Core {
-        name: "cart",
-        kind: Kind::Service,
-        user_facing: false,
-        team: "commerce",
-        deps: &["redis"],
-        ops: &["GET /cart", "POST /cart/items", "DELETE /cart/items/{id}"],
-        tables: &["cart", "cart_item"],
-    },
-    Core {
-        name: "redis",
-        kind: Kind::Cache,
-        user_facing: false,
-        team: "data-platform",
-        deps: &[],
-        ops: &["GET", "SET", "HGETALL", "EXPIRE"],
-        tables: &["cart", "session", "product"],
-    },
-    Core {
-        name: "auth",
-        kind: Kind::Auth,
-        user_facing: false,
-        team: "identity",
-        deps: &["postgres", "redis"],
-        ops: &["POST /oauth/token", "GET /session", "POST /login"],
-        tables: &["session", "token", "user"],
-    },
-    Core {
-        name: "checkout",
-        kind: Kind::Service,
-        user_facing: false,
-        team: "commerce",
-        deps: &["cart", "payments", "auth", "orders-queue", "catalog"],
-        ops: &["POST /checkout", "GET /checkout/{id}"],
-        tables: &["order", "checkout_session"],
-    },
-    Core {
-        name: "payments",
-        kind: Kind::Payments,
-        user_facing: false,
-        team: "payments",
-        deps: &["postgres"],
-        ops: &["POST /payments/authorize", "POST /payments/capture", "POST /refunds"],
-        tables: &["payment", "refund"],
-    },
-    Core {
-        name: "api",
-        kind: Kind::Gateway,
-        user_facing: true,
-        team: "platform",
-        deps: &["auth", "catalog", "checkout", "search"],
-        ops: &["GET /v1/products", "POST /v1/orders", "GET /v1/orders/{id}"],
-        tables: &["products", "orders", "customers"],
-    },
-    Core {
-        name: "search",
-        kind: Kind::Service,
-        user_facing: false,
-        team: "discovery",
-        deps: &["catalog"],
-        ops: &["GET /search", "GET /search/suggest"],
-        tables: &["query", "index_shard"],
-    },
-    Core {
-        name: "orders-queue",
-        kind: Kind::Queue,
-        user_facing: false,
-        team: "platform",
-        deps: &[],
-        ops: &["publish orders.created", "consume orders.created"],
-        tables: &["orders.created"],
-    },
-    Core {
-        name: "order-worker",
-        kind: Kind::Worker,
-        user_facing: false,
-        team: "fulfilment",
-        deps: &["orders-queue", "postgres", "notification"],
-        ops: &["process orders.created"],
-        tables: &["order", "shipment"],
-    },
-    Core {
-        name: "notification",
-        kind: Kind::Service,
-        user_facing: false,
-        team: "fulfilment",
-        deps: &[],
-        ops: &["POST /notifications/email", "POST /notifications/push"],
-        tables: &["email", "push"],
-    },
-];
-
-const EXTRA_NAMES: &[&str] = &[
-    "inventory",
-    "recommendations",
-    "shipping",
-    "pricing",
-    "reviews",
-    "user-profile",
-    "fraud-detection",
-    "currency",
-    "tax",
-    "loyalty",
-    "ads",
-    "media",
-    "geo",
-    "email",
-    "wishlist",
-    "promotions",
-    "returns",
-    "invoicing",
-    "ledger",
-    "feature-flags",
-    "audit-log",
-    "image-resizer",
-    "warehouse",
-    "subscriptions",
-];
-const EXTRA_DATA: &[(&str, Kind)] = &[
-    ("inventory-db", Kind::Sql),
-    ("sessions-redis", Kind::Cache),
-    ("events-queue", Kind::Queue),
-    ("ledger-db", Kind::Sql),
-    ("feature-cache", Kind::Cache),
-    ("analytics-db", Kind::Sql),
-];
-const EXTRA_TEAMS: &[&str] = &[
-    "commerce",
-    "discovery",
-    "fulfilment",
-    "platform",
-    "growth",
-    "payments",
-    "identity",
-];
-const EXTRA_TABLES: &[&str] = &["record", "item", "event"];
-
 fn jitter(name: &str, salt: &str) -> f64 {
     let mut h = StableHasher::new();
     h.write_str(name);
@@ -415,7 +229,8 @@ impl Estate {
             };
             // Callers: 1–2 existing non-data services (never a new cycle: the new service only
             // gains edges to earlier data services, which call nothing).
-            let callers_pool: Vec<usize> = (0..idx).filter(|&i| !services[i].kind.is_data()).collect();
+            let callers_pool: Vec<usize> =
+                (0..idx).filter(|&i| !services[i].kind.is_data()).collect();
             let want = 1 + rng.index(2);
             let mut callers = Vec::new();
             for _ in 0..want {
@@ -429,7 +244,8 @@ impl Estate {
                 edges.push((c, idx));
             }
             if !data {
-                let data_pool: Vec<usize> = (0..idx).filter(|&i| services[i].kind.is_data()).collect();
+                let data_pool: Vec<usize> =
+                    (0..idx).filter(|&i| services[i].kind.is_data()).collect();
                 if !data_pool.is_empty() && rng.chance(0.6) {
                     edges.push((idx, data_pool[rng.index(data_pool.len())]));
                 }
@@ -443,7 +259,11 @@ impl Estate {
                 callees: Vec::new(),
                 callers: Vec::new(),
                 ops,
-                tables: if kind == Kind::Sql { EXTRA_TABLES } else { &["record"] },
+                tables: if kind == Kind::Sql {
+                    EXTRA_TABLES
+                } else {
+                    &["record"]
+                },
             });
         }
         edges.sort_unstable();
@@ -459,16 +279,32 @@ impl Estate {
     }
 
     /// The index of the service called `name`.
+    #[cfg(test)]
     pub(crate) fn index(&self, name: &str) -> Option<usize> {
         self.services.iter().position(|s| s.name.as_str() == name)
     }
 
-    /// Whether `i` has a caller which itself has a caller (room for a 2-hop cascade).
-    pub(crate) fn has_two_hop_callers(&self, i: usize) -> bool {
-        self.services[i]
-            .callers
-            .iter()
-            .any(|&c| !self.services[c].callers.is_empty())
+    /// How many hops of distinct callers lie upstream of `i` (breadth-first levels).
+    pub(crate) fn caller_depth(&self, i: usize) -> usize {
+        let mut seen = vec![false; self.services.len()];
+        seen[i] = true;
+        let mut frontier = vec![i];
+        let mut depth = 0;
+        loop {
+            let mut next = Vec::new();
+            for &s in &frontier {
+                for &c in &self.services[s].callers {
+                    if !std::mem::replace(&mut seen[c], true) {
+                        next.push(c);
+                    }
+                }
+            }
+            if next.is_empty() {
+                return depth;
+            }
+            depth += 1;
+            frontier = next;
+        }
     }
 
     /// The topology document (`topology.json`).
@@ -483,7 +319,11 @@ impl Estate {
                     user_facing: s.user_facing,
                     owner: Some(s.team.to_owned()),
                     slack_channel: Some(format!("#{}-oncall", s.team)),
-                    depends_on: s.callees.iter().map(|&c| self.services[c].name.clone()).collect(),
+                    depends_on: s
+                        .callees
+                        .iter()
+                        .map(|&c| self.services[c].name.clone())
+                        .collect(),
                 })
                 .collect(),
         }
@@ -558,7 +398,10 @@ mod tests {
             .map(|s| s.name.as_str())
             .collect();
         assert_eq!(facing, ["frontend", "api"]);
-        assert_eq!(t.service("postgres").and_then(|s| s.tier.as_deref()), Some("data"));
+        assert_eq!(
+            t.service("postgres").and_then(|s| s.tier.as_deref()),
+            Some("data")
+        );
         assert!(t
             .service("checkout")
             .is_some_and(|s| s.depends_on.iter().any(|d| d.as_str() == "payments")));

@@ -123,7 +123,7 @@ impl FaultKind {
             },
             FaultKind::NoisyNeighbor => u8::from(has_callers) + 1,
             FaultKind::CascadingTimeouts => {
-                if estate.has_two_hop_callers(i) {
+                if estate.caller_depth(i) >= 2 {
                     3
                 } else if has_callers {
                     1
@@ -227,7 +227,10 @@ impl FaultSpec {
             FaultKind::CascadingTimeouts => rng.uniform(8.0, 15.0),
         };
         let tables = estate.services[origin].tables;
-        let table = tables.get(rng.index(tables.len())).copied().unwrap_or("orders");
+        let table = tables
+            .get(rng.index(tables.len()))
+            .copied()
+            .unwrap_or("orders");
         FaultSpec {
             kind,
             origin,
@@ -352,7 +355,7 @@ impl FaultSpec {
                 self.magnitude
             ),
             FaultKind::CascadingTimeouts => format!(
-                "{name} slows down about {:.0}x; callers exhaust their connection pools and timeouts cascade {} hop(s) upstream.",
+                "{name} slows down about {:.0}x; callers exhaust their connection pools and timeouts cascade up to {} hop(s) upstream.",
                 self.magnitude,
                 self.impacts.iter().map(|i| i.hop).max().unwrap_or(0)
             ),

@@ -106,7 +106,10 @@ pub(crate) fn default_faults(duration_ms: u64) -> usize {
 }
 
 fn margins(duration_ms: u64) -> (u64, u64) {
-    ((20 * MIN).min(duration_ms / 6), (10 * MIN).min(duration_ms / 6))
+    (
+        (20 * MIN).min(duration_ms / 6),
+        (10 * MIN).min(duration_ms / 6),
+    )
 }
 
 /// Builds the plan for `config`.
@@ -117,7 +120,11 @@ pub(crate) fn plan(config: &ScenarioConfig) -> Plan {
     let end = start + duration;
     let mut rng = Rng::stream(config.seed, "plan", 0);
     let n = config.faults;
-    let recurrences = if n >= 2 { config.recurrences.min(n - 1) } else { 0 };
+    let recurrences = if n >= 2 {
+        config.recurrences.min(n - 1)
+    } else {
+        0
+    };
 
     // Which positions repeat an earlier fault: preferably in the later two thirds.
     let mut is_rec = vec![false; n];
@@ -139,12 +146,19 @@ pub(crate) fn plan(config: &ScenarioConfig) -> Plan {
     for i in 0..n {
         let want_concurrent = long && i > 0 && !concurrent[i - 1] && rng.chance(0.15);
         let spec = if is_rec[i] {
-            let originals: Vec<usize> = (0..i).filter(|&j| faults[j].recurrence_of.is_none()).collect();
-            let fresh: Vec<usize> = originals.iter().copied().filter(|j| !recurred.contains(j)).collect();
+            let originals: Vec<usize> = (0..i)
+                .filter(|&j| faults[j].recurrence_of.is_none())
+                .collect();
+            let fresh: Vec<usize> = originals
+                .iter()
+                .copied()
+                .filter(|j| !recurred.contains(j))
+                .collect();
             let pool = if fresh.is_empty() { &originals } else { &fresh };
             let orig = pool[rng.index(pool.len())];
             recurred.push(orig);
-            let mut spec = FaultSpec::new(faults[orig].kind, faults[orig].origin, &estate, &mut rng);
+            let mut spec =
+                FaultSpec::new(faults[orig].kind, faults[orig].origin, &estate, &mut rng);
             spec.max_hops = faults[orig].max_hops;
             spec.table = faults[orig].table;
             spec.recurrence_of = Some(orig);
@@ -159,7 +173,11 @@ pub(crate) fn plan(config: &ScenarioConfig) -> Plan {
                 kinds.reverse();
             }
             let kind = kinds.pop().unwrap_or(FaultKind::BadDeploy);
-            let prev = faults.iter().rev().find(|f| f.recurrence_of.is_none()).map(|f| f.origin);
+            let prev = faults
+                .iter()
+                .rev()
+                .find(|f| f.recurrence_of.is_none())
+                .map(|f| f.origin);
             let origin = choose_origin(&estate, kind, prev, &mut rng);
             let mut spec = FaultSpec::new(kind, origin, &estate, &mut rng);
             if want_concurrent {
@@ -169,10 +187,13 @@ pub(crate) fn plan(config: &ScenarioConfig) -> Plan {
                     .collect();
                 rng.shuffle(&mut options);
                 for o in options {
+                    // Same knobs (hence the same reach) as the spec that will be used.
                     let mut candidate = spec.clone();
                     candidate.origin = o;
+                    let tables = estate.services[o].tables;
+                    candidate.table = tables.first().copied().unwrap_or("orders");
                     if disjoint(&estate, &candidate, &faults[i - 1]) {
-                        spec = FaultSpec::new(kind, o, &estate, &mut rng);
+                        spec = candidate;
                         concurrent[i] = true;
                         break;
                     }
@@ -190,7 +211,14 @@ pub(crate) fn plan(config: &ScenarioConfig) -> Plan {
             format!("v{}.{}.{}", r.range(1, 4), r.range(0, 30), r.range(0, 20))
         })
         .collect();
-    let changes = changes(config.seed, &estate, &mut faults, &initial_versions, start, end);
+    let changes = changes(
+        config.seed,
+        &estate,
+        &mut faults,
+        &initial_versions,
+        start,
+        end,
+    );
     Plan {
         estate,
         start,
@@ -308,7 +336,10 @@ fn changes(
             add(&mut rng, 3.0, Cause::Deploy);
         }
         add(&mut rng, 0.5, Cause::Config);
-        if matches!(s.kind, Kind::Web | Kind::Gateway | Kind::Service | Kind::Auth | Kind::Payments) {
+        if matches!(
+            s.kind,
+            Kind::Web | Kind::Gateway | Kind::Service | Kind::Auth | Kind::Payments
+        ) {
             add(&mut rng, 0.4, Cause::Flag);
         }
     }
@@ -320,7 +351,8 @@ fn changes(
             let frozen = f.kind == FaultKind::BadDeploy
                 && c.svc == f.origin
                 && c.cause == Cause::Deploy
-                && f.recurrence_of.is_some_and(|o| c.ts >= faults[o].start && c.ts <= f.end);
+                && f.recurrence_of
+                    .is_some_and(|o| c.ts >= faults[o].start && c.ts <= f.end);
             !near && !frozen
         })
     });
@@ -343,7 +375,9 @@ fn changes(
             Cause::Deploy | Cause::FaultDeploy(_) => {
                 let (version, note) = match c.cause {
                     Cause::FaultDeploy(f) => {
-                        let original = faults[f].recurrence_of.filter(|_| faults[f].kind == FaultKind::BadDeploy);
+                        let original = faults[f]
+                            .recurrence_of
+                            .filter(|_| faults[f].kind == FaultKind::BadDeploy);
                         let bad = match original.and_then(|o| faults[o].bad_version.clone()) {
                             Some(v) => v,
                             None => bump(&current[c.svc], true),
@@ -372,7 +406,10 @@ fn changes(
                 c.version = Some(version);
             }
             Cause::FaultRollback(f) => {
-                let good = faults[f].good_version.clone().unwrap_or_else(|| current[c.svc].clone());
+                let good = faults[f]
+                    .good_version
+                    .clone()
+                    .unwrap_or_else(|| current[c.svc].clone());
                 c.description = format!("Rollback {name} to {good}");
                 c.author = person.to_owned();
                 current[c.svc] = good.clone();
@@ -388,7 +425,8 @@ fn changes(
             Cause::Flag => {
                 let flag = FLAGS[rng.index(FLAGS.len())];
                 let pct = [5, 10, 25, 50, 100][rng.index(5)];
-                c.description = format!("Enable feature flag '{flag}' for {pct}% of {name} traffic");
+                c.description =
+                    format!("Enable feature flag '{flag}' for {pct}% of {name} traffic");
                 c.author = person.to_owned();
             }
             Cause::FaultFix(f) => {
@@ -436,7 +474,10 @@ fn change(svc: usize, ts: u64, cause: Cause) -> PlannedChange {
 }
 
 fn bump(version: &str, minor: bool) -> String {
-    let mut parts = version.trim_start_matches('v').split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+    let mut parts = version
+        .trim_start_matches('v')
+        .split('.')
+        .map(|p| p.parse::<u64>().unwrap_or(0));
     let (a, b, c) = (
         parts.next().unwrap_or(1),
         parts.next().unwrap_or(0),
@@ -461,11 +502,13 @@ fn remedy(f: &FaultSpec, name: &str) -> String {
         ),
         FaultKind::DependencyOutage => format!("Fail over {name} to the secondary region"),
         FaultKind::MemoryLeak => format!("Restart {name} and roll back the leaking release"),
-        FaultKind::CertificateExpiry => format!("Renew and redeploy the TLS certificate for {name}"),
+        FaultKind::CertificateExpiry => {
+            format!("Renew and redeploy the TLS certificate for {name}")
+        }
         FaultKind::NoisyNeighbor => format!("Move {name} off the noisy node / raise its CPU limit"),
-        FaultKind::CascadingTimeouts => format!(
-            "Shed load and raise timeouts budget on {name}; add circuit breaker"
-        ),
+        FaultKind::CascadingTimeouts => {
+            format!("Shed load and raise timeouts budget on {name}; add circuit breaker")
+        }
     }
 }
 
