@@ -1,0 +1,2 @@
+//! The metric anomaly detector on the Numenta Anomaly Benchmark.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Metric anomaly windows: learned baselines, anomaly scores, windows with hysteresis.

@@ -1,0 +1,1 @@
+//! Log template mining: every log line fingerprinted to its template, online.
