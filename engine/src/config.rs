@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use kaizen_model::Topology;
 use kaizen_operators::{
-    AlertTracker, AlertTrackerConfig, ChangeFeed, CorrelatorConfig, Detector, ThresholdDetector,
+    AlertConfig, AlertPipeline, ChangeFeed, CorrelatorConfig, Detector, ThresholdDetector,
     ThresholdRule,
 };
 
@@ -27,8 +27,8 @@ pub struct EngineConfig {
     pub topology: Topology,
     /// Static metric thresholds (the simple metric detector).
     pub thresholds: Vec<ThresholdRule>,
-    /// Alert lifecycle.
-    pub alerts: AlertTrackerConfig,
+    /// Alert dedup, flapping, grouping, inhibition and silences.
+    pub alerts: AlertConfig,
     /// Incident correlation.
     pub correlator: CorrelatorConfig,
     /// Records read per batch before the workers are stepped.
@@ -43,7 +43,7 @@ impl Default for EngineConfig {
             tick: Duration::from_secs(1),
             topology: Topology::default(),
             thresholds: ThresholdRule::defaults(),
-            alerts: AlertTrackerConfig::default(),
+            alerts: AlertConfig::default(),
             correlator: CorrelatorConfig::default(),
             batch_size: 4096,
         }
@@ -51,16 +51,22 @@ impl Default for EngineConfig {
 }
 
 impl EngineConfig {
-    /// The detectors each worker runs. New detectors plug in here.
+    /// The detectors each worker runs over the services routed to it (every event but alerts).
+    /// New per-service detectors plug in here.
     pub fn detector_factory(&self) -> DetectorFactory {
         let thresholds = self.thresholds.clone();
-        let alerts = self.alerts.clone();
         Arc::new(move || {
             vec![
-                Box::new(AlertTracker::new(alerts.clone())) as Box<dyn Detector>,
-                Box::new(ThresholdDetector::new(thresholds.clone())),
+                Box::new(ThresholdDetector::new(thresholds.clone())) as Box<dyn Detector>,
                 Box::new(ChangeFeed),
             ]
         })
+    }
+
+    /// The detectors that need every alert in one place (silences and inhibition look across
+    /// services). They run on worker 0; alerts are a tiny share of the events.
+    pub fn alert_detector_factory(&self) -> DetectorFactory {
+        let alerts = self.alerts.clone();
+        Arc::new(move || vec![Box::new(AlertPipeline::new(alerts.clone())) as Box<dyn Detector>])
     }
 }

@@ -49,6 +49,7 @@ pub(crate) fn build(
     insights: InsightTx,
 ) -> Handles {
     let detectors = config.detector_factory();
+    let alert_detectors = config.alert_detector_factory();
     let correlator = IncidentCorrelator::new(
         config.correlator.clone(),
         graph_services_only(&config.topology),
@@ -58,13 +59,25 @@ pub(crate) fn build(
         let stream = events.to_stream(scope);
         let (topology, topology_edges) = scope.new_collection::<Edge, isize>();
 
-        // Spans are split off (moved, not cloned) so that only they, not every event, are
-        // copied for the second consumer.
-        let (others, spans) = stream.ok_err(|s: Stamped| match s.event.body {
-            EventBody::Span(_) => Err(s),
-            _ => Ok(s),
-        });
-        let signals = detect(others.concat(spans.clone()), detectors);
+        // Records are split by what consumes them — moved, not cloned — so that only spans,
+        // not every event, are copied for their second consumer.
+        type Events<'s> = Stream<'s, u64, Vec<Stamped>>;
+        let (alerts, rest): (Events<'_>, Events<'_>) =
+            stream.ok_err(|s: Stamped| match s.event.body {
+                EventBody::Alert(_) => Ok(s),
+                _ => Err(s),
+            });
+        let (others, spans): (Events<'_>, Events<'_>) =
+            rest.ok_err(|s: Stamped| match s.event.body {
+                EventBody::Span(_) => Err(s),
+                _ => Ok(s),
+            });
+        let signals = detect(
+            others.concat(spans.clone()),
+            |s| route(&s.event.service),
+            detectors,
+        )
+        .concat(detect(alerts, |_| 0, alert_detectors));
         let graph = call_edges(spans)
             .as_collection()
             .concat(topology_edges)
@@ -103,44 +116,41 @@ fn first(frontier: &MutableAntichain<u64>) -> Option<u64> {
     frontier.frontier().first().copied()
 }
 
-/// Events → signals: every worker runs its own detectors over the services routed to it.
+/// Events → signals: every worker runs its own detectors over the records `route`d to it.
 fn detect<'s>(
     events: Stream<'s, u64, Vec<Stamped>>,
+    route: fn(&Stamped) -> u64,
     factory: DetectorFactory,
 ) -> Stream<'s, u64, Vec<Signal>> {
-    events.unary_frontier(
-        Exchange::new(|s: &Stamped| route(&s.event.service)),
-        "Detect",
-        move |cap, _info| {
-            let mut cap = Some(cap);
-            let mut detectors = factory();
-            let mut buffer = EventTimeBuffer::default();
-            let mut out = Vec::new();
-            move |(input, frontier), output| {
-                input.for_each_stamp(|_, data| {
-                    for batch in data {
-                        for s in batch.drain(..) {
-                            buffer.push(s.event.ts.as_millis(), s);
-                        }
-                    }
-                });
-                let f = first(frontier);
-                let ready =
-                    buffer.release_before(f, |a, b| (a.event.ts, a.seq).cmp(&(b.event.ts, b.seq)));
-                for s in &ready {
-                    for d in &mut detectors {
-                        d.on_event(&s.event, &mut out);
+    events.unary_frontier(Exchange::new(route), "Detect", move |cap, _info| {
+        let mut cap = Some(cap);
+        let mut detectors = factory();
+        let mut buffer = EventTimeBuffer::default();
+        let mut out = Vec::new();
+        move |(input, frontier), output| {
+            input.for_each_stamp(|_, data| {
+                for batch in data {
+                    for s in batch.drain(..) {
+                        buffer.push(s.event.ts.as_millis(), s);
                     }
                 }
-                if let Some(f) = f {
-                    for d in &mut detectors {
-                        d.on_watermark(Timestamp::from_millis(f), &mut out);
-                    }
+            });
+            let f = first(frontier);
+            let ready =
+                buffer.release_before(f, |a, b| (a.event.ts, a.seq).cmp(&(b.event.ts, b.seq)));
+            for s in &ready {
+                for d in &mut detectors {
+                    d.on_event(&s.event, &mut out);
                 }
-                emit_and_downgrade(&mut cap, f, &mut out, output);
             }
-        },
-    )
+            if let Some(f) = f {
+                for d in &mut detectors {
+                    d.on_watermark(Timestamp::from_millis(f), &mut out);
+                }
+            }
+            emit_and_downgrade(&mut cap, f, &mut out, output);
+        }
+    })
 }
 
 /// Gives `out` at the held capability (a lower bound on every record's event time), then

@@ -1,254 +1,480 @@
-//! Alert lifecycle per fingerprint: repeats deduplicated, silence means resolved.
+//! Alerts: normalised, deduplicated, flap-suppressed, silenced, inhibited and grouped, the way
+//! Alertmanager does it — so one noisy alert never becomes ten signals.
 
-use std::collections::{BTreeMap, HashMap};
+mod matcher;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use kaizen_model::{
-    Alert, AlertStatus, Event, EventBody, Severity, Signal, SignalKind, SignalState, Symbol,
-    Timestamp,
+    Alert, AlertStatus, Event, EventBody, Labels, Severity, Signal, SignalKind, SignalState,
+    StableHasher, Symbol, Timestamp,
 };
+use serde::{Deserialize, Serialize};
+
+pub use matcher::{InhibitRule, MatchOp, Matcher, MatcherError, Silence};
 
 use crate::Detector;
 
-/// How [`AlertTracker`] treats alerts.
-#[derive(Clone, Debug)]
-pub struct AlertTrackerConfig {
-    /// A firing alert not re-sent for this long is considered resolved (Alertmanager's
-    /// `resolve_timeout`, default 5 minutes): senders re-send firing alerts periodically.
+/// How alerts are deduplicated, grouped, inhibited and silenced.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AlertConfig {
+    /// A firing alert not re-sent for this long is resolved (Alertmanager's `resolve_timeout`):
+    /// senders re-send firing alerts periodically.
+    #[serde(with = "humantime_serde_compat")]
     pub resolve_timeout: Duration,
+    /// A resolve followed by a re-fire within this window is a flap: the alert stays open and
+    /// its flap count goes up, instead of closing and reopening.
+    #[serde(with = "humantime_serde_compat")]
+    pub flap_window: Duration,
+    /// Labels that define a group (besides the service, which always does: a group never
+    /// spans services).
+    pub group_by: Vec<String>,
+    /// A new group waits this long before its first signal, to collect its initial burst.
+    #[serde(with = "humantime_serde_compat")]
+    pub group_wait: Duration,
+    /// A changed group signals again at most this often.
+    #[serde(with = "humantime_serde_compat")]
+    pub group_interval: Duration,
+    /// Inhibition rules.
+    pub inhibit_rules: Vec<InhibitRule>,
+    /// Silences.
+    pub silences: Vec<Silence>,
 }
 
-impl Default for AlertTrackerConfig {
+impl Default for AlertConfig {
     fn default() -> Self {
-        AlertTrackerConfig {
+        AlertConfig {
             resolve_timeout: Duration::from_secs(300),
+            flap_window: Duration::from_secs(120),
+            group_by: vec!["alertname".to_owned()],
+            group_wait: Duration::from_secs(30),
+            group_interval: Duration::from_secs(60),
+            inhibit_rules: Vec::new(),
+            silences: Vec::new(),
         }
     }
 }
 
-struct Firing {
-    onset: Timestamp,
-    last_seen: Timestamp,
-    service: Symbol,
-    name: Symbol,
-    severity: Severity,
-    summary: String,
+/// Durations as whole seconds in config files.
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_secs)
+    }
 }
 
-/// Turns a stream of alert notifications into signals on state *transitions* only: the first
-/// `firing` opens, repeats are absorbed, `resolved` (or `resolve_timeout` of silence) closes.
+/// What the pipeline absorbed rather than passed on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AlertStats {
+    /// Notifications for alerts already firing.
+    pub deduplicated: u64,
+    /// Re-fires within the flap window.
+    pub flaps: u64,
+    /// Notifications muted by a silence.
+    pub silenced: u64,
+    /// Alerts left out of a group's signal because another alert inhibited them.
+    pub inhibited: u64,
+}
+
+struct TrackedAlert {
+    group: String,
+    name: Symbol,
+    severity: Severity,
+    labels: Labels,
+    summary: String,
+    onset: Timestamp,
+    last_seen: Timestamp,
+    flaps: u32,
+    resolved_at: Option<Timestamp>,
+}
+
+struct Group {
+    service: Symbol,
+    name: Symbol,
+    created: Timestamp,
+    alerts: BTreeSet<String>,
+    open: bool,
+    last_flush: Option<Timestamp>,
+    flush_due: Option<Timestamp>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    /// Not re-sent for `resolve_timeout`: resolved.
+    Expire,
+    /// Resolved and not re-fired within the flap window: gone.
+    Finalize,
+    /// A group's signal is due.
+    Flush,
+}
+
+/// The alert detector: notifications in, one signal per alert *group* out — `Open` when the
+/// group first fires (after `group_wait`), `Open` again (an update, same key) when its alerts
+/// change (at most every `group_interval`), `Close` when none is left firing.
+///
+/// Run it on one worker: silences and inhibition look across services.
 ///
 /// ```
 /// use kaizen_model::{Event, SignalState};
-/// use kaizen_operators::{AlertTracker, Detector};
-/// let mut tracker = AlertTracker::default();
+/// use kaizen_operators::{AlertPipeline, Detector};
+/// let mut alerts = AlertPipeline::default();
 /// let mut out = Vec::new();
 /// for (ts, status) in [(0, "firing"), (60, "firing"), (120, "resolved")] {
 ///     let line = format!(r#"{{"ts":{},"kind":"alert","service":"db","name":"Down","status":"{status}"}}"#, 1_767_600_000 + ts);
-///     tracker.on_event(&Event::from_json(&line).unwrap(), &mut out);
+///     alerts.on_event(&Event::from_json(&line).unwrap(), &mut out);
 /// }
+/// alerts.on_watermark(kaizen_model::Timestamp::from_millis(1_767_601_000_000), &mut out);
 /// let states: Vec<_> = out.iter().map(|s| s.state).collect();
 /// assert_eq!(states, [SignalState::Open, SignalState::Close]);
 /// ```
-#[derive(Default)]
-pub struct AlertTracker {
-    config: AlertTrackerConfig,
-    firing: HashMap<String, Firing>,
-    /// Expiry → fingerprints, to fire resolve timeouts in a deterministic order.
-    expiries: BTreeMap<(Timestamp, String), ()>,
+pub struct AlertPipeline {
+    config: AlertConfig,
+    alerts: BTreeMap<String, TrackedAlert>,
+    groups: BTreeMap<String, Group>,
+    timers: BTreeSet<(Timestamp, Timer, String)>,
+    stats: AlertStats,
 }
 
-impl AlertTracker {
-    /// A tracker with the given configuration.
-    pub fn new(config: AlertTrackerConfig) -> Self {
-        AlertTracker {
+impl Default for AlertPipeline {
+    fn default() -> Self {
+        AlertPipeline::new(AlertConfig::default())
+    }
+}
+
+impl AlertPipeline {
+    /// A pipeline with this configuration.
+    pub fn new(config: AlertConfig) -> Self {
+        AlertPipeline {
             config,
-            ..Default::default()
+            alerts: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            timers: BTreeSet::new(),
+            stats: AlertStats::default(),
         }
     }
 
-    /// Number of alerts currently firing.
-    pub fn firing(&self) -> usize {
-        self.firing.len()
+    /// Counts of what was absorbed.
+    pub fn stats(&self) -> AlertStats {
+        self.stats
     }
 
-    fn expire_before(&mut self, t: Timestamp, out: &mut Vec<Signal>) {
-        while let Some(((due, fingerprint), ())) = self.expiries.first_key_value() {
-            if *due >= t {
+    /// Alerts currently tracked (firing or within their flap window).
+    pub fn tracked(&self) -> usize {
+        self.alerts.len()
+    }
+
+    fn fire_timers_before(&mut self, t: Timestamp, out: &mut Vec<Signal>) {
+        while let Some((due, timer, key)) = self.timers.first().cloned() {
+            if due >= t {
                 break;
             }
-            let (due, fingerprint) = (*due, fingerprint.clone());
-            self.expiries.remove(&(due, fingerprint.clone()));
-            if let Some(f) = self.firing.remove(&fingerprint) {
-                out.push(close_signal(
-                    &fingerprint,
-                    &f,
-                    due,
-                    "no longer re-sent; timed out",
-                ));
+            self.timers.remove(&(due, timer, key.clone()));
+            match timer {
+                Timer::Expire | Timer::Finalize => self.forget(&key, due),
+                Timer::Flush => self.flush(&key, due, out),
             }
         }
     }
 
-    fn observe(&mut self, ts: Timestamp, service: &Symbol, alert: &Alert, out: &mut Vec<Signal>) {
-        let summary = alert
-            .annotations
-            .get("summary")
-            .map(str::to_owned)
-            .unwrap_or_else(|| format!("{} firing on {}", alert.name, service));
+    fn observe(&mut self, ts: Timestamp, service: &Symbol, alert: &Alert) {
+        let labels = match_labels(service, alert);
+        if self.config.silences.iter().any(|s| s.mutes(&labels, ts)) {
+            self.stats.silenced += 1;
+            return;
+        }
+        let fp = alert.fingerprint.clone();
         match alert.status {
             AlertStatus::Firing => {
-                let timeout = self.config.resolve_timeout;
-                if let Some(f) = self.firing.get_mut(&alert.fingerprint) {
-                    self.expiries
-                        .remove(&(f.last_seen.plus(timeout), alert.fingerprint.clone()));
-                    f.last_seen = ts;
-                    f.summary = summary;
+                let summary = summary_of(service, alert);
+                let severity = Severity::parse_lenient(alert.severity.as_str());
+                if let Some(a) = self.alerts.get_mut(&fp) {
+                    self.timers.remove(&(
+                        a.last_seen.plus(self.config.resolve_timeout),
+                        Timer::Expire,
+                        fp.clone(),
+                    ));
+                    let mut changed = a.severity != severity;
+                    if let Some(r) = a.resolved_at.take() {
+                        self.timers.remove(&(
+                            r.plus(self.config.flap_window),
+                            Timer::Finalize,
+                            fp.clone(),
+                        ));
+                        a.flaps += 1;
+                        self.stats.flaps += 1;
+                        changed = true;
+                    } else {
+                        self.stats.deduplicated += 1;
+                    }
+                    a.last_seen = ts;
+                    a.severity = severity;
+                    a.summary = summary;
+                    let group = a.group.clone();
+                    self.timers
+                        .insert((ts.plus(self.config.resolve_timeout), Timer::Expire, fp));
+                    if changed {
+                        self.touch(&group, ts);
+                    }
                 } else {
-                    let severity = Severity::parse_lenient(alert.severity.as_str());
-                    out.push(Signal {
-                        ts,
-                        onset: ts,
+                    let group = self.group_key(service, &labels);
+                    self.groups.entry(group.clone()).or_insert_with(|| Group {
                         service: service.clone(),
-                        kind: SignalKind::Alert,
-                        state: SignalState::Open,
-                        key: alert.fingerprint.clone(),
-                        name: alert.name.clone(),
-                        severity,
-                        summary: summary.clone(),
-                        value: None,
+                        name: group_name(&self.config.group_by, &labels),
+                        created: ts,
+                        alerts: BTreeSet::new(),
+                        open: false,
+                        last_flush: None,
+                        flush_due: None,
                     });
-                    self.firing.insert(
-                        alert.fingerprint.clone(),
-                        Firing {
-                            onset: ts,
-                            last_seen: ts,
-                            service: service.clone(),
+                    if let Some(g) = self.groups.get_mut(&group) {
+                        g.alerts.insert(fp.clone());
+                    }
+                    self.alerts.insert(
+                        fp.clone(),
+                        TrackedAlert {
+                            group: group.clone(),
                             name: alert.name.clone(),
                             severity,
+                            labels,
                             summary,
+                            onset: ts,
+                            last_seen: ts,
+                            flaps: 0,
+                            resolved_at: None,
                         },
                     );
+                    self.timers
+                        .insert((ts.plus(self.config.resolve_timeout), Timer::Expire, fp));
+                    self.touch(&group, ts);
+                    self.touch_inhibitable(ts);
                 }
-                self.expiries
-                    .insert((ts.plus(timeout), alert.fingerprint.clone()), ());
             }
             AlertStatus::Resolved => {
-                if let Some(f) = self.firing.remove(&alert.fingerprint) {
-                    self.expiries.remove(&(
-                        f.last_seen.plus(self.config.resolve_timeout),
-                        alert.fingerprint.clone(),
+                let Some(a) = self.alerts.get_mut(&fp) else {
+                    return;
+                };
+                if a.resolved_at.is_none() {
+                    self.timers.remove(&(
+                        a.last_seen.plus(self.config.resolve_timeout),
+                        Timer::Expire,
+                        fp.clone(),
                     ));
-                    out.push(close_signal(&alert.fingerprint, &f, ts, "resolved"));
+                    a.resolved_at = Some(ts);
+                    self.timers
+                        .insert((ts.plus(self.config.flap_window), Timer::Finalize, fp));
                 }
             }
         }
     }
-}
 
-fn close_signal(fingerprint: &str, f: &Firing, ts: Timestamp, why: &str) -> Signal {
-    Signal {
-        ts,
-        onset: f.onset,
-        service: f.service.clone(),
-        kind: SignalKind::Alert,
-        state: SignalState::Close,
-        key: fingerprint.to_owned(),
-        name: f.name.clone(),
-        severity: f.severity,
-        summary: format!("{} {why}", f.name),
-        value: None,
+    /// The alert is gone for good: drop it from its group and let the group signal the change.
+    fn forget(&mut self, fp: &str, now: Timestamp) {
+        let Some(a) = self.alerts.remove(fp) else {
+            return;
+        };
+        // Whichever timer did not fire is moot now.
+        self.timers.remove(&(
+            a.last_seen.plus(self.config.resolve_timeout),
+            Timer::Expire,
+            fp.to_owned(),
+        ));
+        if let Some(r) = a.resolved_at {
+            self.timers.remove(&(
+                r.plus(self.config.flap_window),
+                Timer::Finalize,
+                fp.to_owned(),
+            ));
+        }
+        if let Some(g) = self.groups.get_mut(&a.group) {
+            g.alerts.remove(fp);
+        }
+        self.touch(&a.group, now);
+        self.touch_inhibitable(now);
+    }
+
+    /// Inhibition depends on other alerts: when any alert comes or goes, every group may change.
+    fn touch_inhibitable(&mut self, now: Timestamp) {
+        if self.config.inhibit_rules.is_empty() {
+            return;
+        }
+        let keys: Vec<String> = self.groups.keys().cloned().collect();
+        for k in keys {
+            self.touch(&k, now);
+        }
+    }
+
+    fn touch(&mut self, group: &str, now: Timestamp) {
+        let Some(g) = self.groups.get_mut(group) else {
+            return;
+        };
+        if g.flush_due.is_some() {
+            return;
+        }
+        let due = match g.last_flush {
+            None => g.created.plus(self.config.group_wait),
+            Some(last) => last.plus(self.config.group_interval),
+        }
+        .max(now);
+        g.flush_due = Some(due);
+        self.timers.insert((due, Timer::Flush, group.to_owned()));
+    }
+
+    fn is_inhibited(&self, fp: &str, target: &TrackedAlert) -> bool {
+        self.config.inhibit_rules.iter().any(|rule| {
+            self.alerts.iter().any(|(other, source)| {
+                other != fp
+                    && source.resolved_at.is_none()
+                    && rule.inhibits(&source.labels, &target.labels)
+            })
+        })
+    }
+
+    fn flush(&mut self, key: &str, now: Timestamp, out: &mut Vec<Signal>) {
+        let Some(g) = self.groups.get(key) else {
+            return;
+        };
+        let active: Vec<(&String, &TrackedAlert)> = g
+            .alerts
+            .iter()
+            .filter_map(|fp| self.alerts.get(fp).map(|a| (fp, a)))
+            .filter(|(_, a)| a.resolved_at.is_none() || a.flaps > 0)
+            .collect();
+        let (visible, muted): (Vec<_>, Vec<_>) = active
+            .into_iter()
+            .partition(|(fp, a)| !self.is_inhibited(fp, a));
+        let muted = muted.len() as u64;
+        let signal = if let Some(onset) = visible.iter().map(|(_, a)| a.onset).min() {
+            let severity = visible
+                .iter()
+                .map(|(_, a)| a.severity)
+                .max()
+                .unwrap_or_default();
+            let flaps: u32 = visible.iter().map(|(_, a)| a.flaps).sum();
+            let mut summary = match visible.as_slice() {
+                [(_, a)] => a.summary.clone(),
+                many => {
+                    let names: BTreeSet<&str> = many.iter().map(|(_, a)| a.name.as_str()).collect();
+                    let names: Vec<&str> = names.into_iter().collect();
+                    format!(
+                        "{} alerts firing on {}: {}",
+                        many.len(),
+                        g.service,
+                        names.join(", ")
+                    )
+                }
+            };
+            if flaps > 0 {
+                summary.push_str(&format!(" (flapped {flaps}×)"));
+            }
+            Some(Signal {
+                ts: now,
+                onset,
+                service: g.service.clone(),
+                kind: SignalKind::Alert,
+                state: SignalState::Open,
+                key: key.to_owned(),
+                name: g.name.clone(),
+                severity,
+                summary,
+                value: Some(visible.len() as f64),
+            })
+        } else if g.open {
+            Some(Signal {
+                ts: now,
+                onset: g.created,
+                service: g.service.clone(),
+                kind: SignalKind::Alert,
+                state: SignalState::Close,
+                key: key.to_owned(),
+                name: g.name.clone(),
+                severity: Severity::Info,
+                summary: format!("{} resolved on {}", g.name, g.service),
+                value: Some(0.0),
+            })
+        } else {
+            None
+        };
+        self.stats.inhibited += muted;
+        let empty = g.alerts.is_empty();
+        if let Some(g) = self.groups.get_mut(key) {
+            g.flush_due = None;
+            g.last_flush = Some(now);
+            if let Some(s) = &signal {
+                g.open = s.state == SignalState::Open;
+            }
+        }
+        if empty {
+            self.groups.remove(key);
+        }
+        out.extend(signal);
+    }
+
+    fn group_key(&self, service: &Symbol, labels: &Labels) -> String {
+        let mut h = StableHasher::new();
+        h.write_str(service.as_str());
+        for l in &self.config.group_by {
+            h.write_str(l);
+            h.write_str(labels.get(l).map_or("", |v| v.as_str()));
+        }
+        format!("alerts/{service}/{:016x}", h.finish())
     }
 }
 
-impl Detector for AlertTracker {
+/// The labels matchers see: the alert's own plus `alertname`, `service` and `severity`.
+fn match_labels(service: &Symbol, alert: &Alert) -> Labels {
+    let extra = [
+        (Symbol::new("alertname"), alert.name.clone()),
+        (Symbol::new("service"), service.clone()),
+        (Symbol::new("severity"), alert.severity.clone()),
+    ];
+    Labels::from_pairs(
+        extra
+            .into_iter()
+            .chain(alert.labels.iter().map(|(k, v)| (k.clone(), v.clone()))),
+    )
+}
+
+fn group_name(group_by: &[String], labels: &Labels) -> Symbol {
+    let values: Vec<&str> = group_by
+        .iter()
+        .filter_map(|l| labels.get(l).map(|v| v.as_str()))
+        .collect();
+    Symbol::new(&values.join("/"))
+}
+
+fn summary_of(service: &Symbol, alert: &Alert) -> String {
+    alert
+        .annotations
+        .get("summary")
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{} firing on {service}", alert.name))
+}
+
+impl Detector for AlertPipeline {
     fn name(&self) -> &'static str {
         "alerts"
     }
 
     fn on_event(&mut self, event: &Event, out: &mut Vec<Signal>) {
         if let EventBody::Alert(alert) = &event.body {
-            self.expire_before(event.ts, out);
-            self.observe(event.ts, &event.service, alert, out);
+            self.fire_timers_before(event.ts, out);
+            self.observe(event.ts, &event.service, alert);
         }
     }
 
     fn on_watermark(&mut self, watermark: Timestamp, out: &mut Vec<Signal>) {
-        self.expire_before(watermark, out);
+        self.fire_timers_before(watermark, out);
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn alert(ts: u64, fingerprint: &str, status: &str) -> Event {
-        Event::from_json(&format!(
-            r#"{{"ts":{},"kind":"alert","service":"api","name":"HighErrorRate","severity":"critical","status":"{status}","fingerprint":"{fingerprint}"}}"#,
-            1_767_600_000 + ts
-        ))
-        .unwrap()
-    }
-
-    #[test]
-    fn repeats_are_deduplicated_and_resolve_closes() {
-        let mut t = AlertTracker::default();
-        let mut out = Vec::new();
-        for ts in [0, 60, 120, 180] {
-            t.on_event(&alert(ts, "a", "firing"), &mut out);
-        }
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].severity, Severity::Critical);
-        t.on_event(&alert(200, "a", "resolved"), &mut out);
-        assert_eq!(out.len(), 2);
-        assert_eq!(out[1].state, SignalState::Close);
-        assert_eq!(out[1].onset, out[0].ts);
-        // A resolve for something not firing is absorbed.
-        t.on_event(&alert(210, "a", "resolved"), &mut out);
-        assert_eq!(out.len(), 2);
-    }
-
-    #[test]
-    fn silence_times_out_at_the_expiry_not_at_the_watermark() {
-        let mut t = AlertTracker::default();
-        let mut out = Vec::new();
-        t.on_event(&alert(0, "a", "firing"), &mut out);
-        t.on_event(&alert(0, "b", "firing"), &mut out);
-        t.on_watermark(
-            Timestamp::from_millis(1_767_600_000_000 + 299_000),
-            &mut out,
-        );
-        assert_eq!(out.len(), 2);
-        t.on_watermark(
-            Timestamp::from_millis(1_767_600_000_000 + 3_600_000),
-            &mut out,
-        );
-        assert_eq!(out.len(), 4);
-        assert_eq!(
-            out[2].ts,
-            Timestamp::from_millis(1_767_600_000_000 + 300_000)
-        );
-        assert_eq!((out[2].key.as_str(), out[3].key.as_str()), ("a", "b"));
-        assert_eq!(t.firing(), 0);
-    }
-
-    #[test]
-    fn path_independent_timeouts() {
-        // The same events with and without an intermediate watermark give the same signals.
-        let run = |with_watermark: bool| {
-            let mut t = AlertTracker::default();
-            let mut out = Vec::new();
-            t.on_event(&alert(0, "a", "firing"), &mut out);
-            if with_watermark {
-                t.on_watermark(
-                    Timestamp::from_millis(1_767_600_000_000 + 100_000),
-                    &mut out,
-                );
-            }
-            t.on_event(&alert(400, "a", "firing"), &mut out);
-            out
-        };
-        assert_eq!(run(true), run(false));
-        assert_eq!(run(false).len(), 3);
-    }
-}
+mod tests;

@@ -36,18 +36,20 @@ mod origin;
 mod templates;
 mod threshold;
 
-pub use alerts::{AlertTracker, AlertTrackerConfig};
+pub use alerts::{
+    AlertConfig, AlertPipeline, AlertStats, InhibitRule, MatchOp, Matcher, MatcherError, Silence,
+};
 // The two detector modules below re-export their whole public surface while they are being
 // built; narrow to explicit names once they settle.
 #[allow(unused_imports)]
 pub use anomaly::*;
-#[allow(unused_imports)]
-pub use templates::*;
 pub use changes::ChangeFeed;
 pub use correlate::{CorrelatorConfig, IncidentCorrelator};
 pub use graph::ServiceGraph;
 pub use insight::InsightBuilder;
 pub use origin::OriginRanker;
+#[allow(unused_imports)]
+pub use templates::*;
 pub use threshold::{ThresholdDetector, ThresholdRule};
 
 use kaizen_model::{Event, Signal, Timestamp};
