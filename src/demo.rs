@@ -108,6 +108,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         &mut sink,
         &mut rejected,
         Some(&mut progress),
+        None,
     )?;
     if show_progress {
         eprint!("\r\x1b[2K");
@@ -126,8 +127,9 @@ pub fn run(args: DemoArgs) -> Result<()> {
         report.insights
     );
     println!("Ground truth (what the simulator injected) against what kaizen concluded:");
+    let mut matched: BTreeMap<&str, &Insight> = BTreeMap::new();
     for fault in &truth.faults {
-        let matched = sink.latest.values().find(|i| {
+        let found = sink.latest.values().find(|i| {
             i.opened_at >= fault.start.minus(std::time::Duration::from_secs(120))
                 && i.opened_at <= fault.end
                 && i.services.contains(&fault.origin)
@@ -137,23 +139,37 @@ pub fn run(args: DemoArgs) -> Result<()> {
             .as_ref()
             .map(|r| format!(" (recurrence of {r})"))
             .unwrap_or_default();
-        match matched {
-            Some(i) => {
-                let origin = i.origin.first().map(|c| c.service.as_str()).unwrap_or("?");
-                let verdict = if origin == fault.origin.as_str() {
-                    "origin correct"
-                } else {
-                    "origin differs"
-                };
-                println!(
-                    "  {} {:?} on {}{recurrence} → {} · origin {origin} · {verdict}",
-                    fault.id, fault.kind, fault.origin, i.id
-                );
-            }
-            None => println!(
+        let Some(i) = found else {
+            println!(
                 "  {} {:?} on {}{recurrence} → not detected",
                 fault.id, fault.kind, fault.origin
-            ),
+            );
+            continue;
+        };
+        matched.insert(fault.id.as_str(), i);
+        let origin = i.origin.first().map(|c| c.service.as_str()).unwrap_or("?");
+        let verdict = if origin == fault.origin.as_str() {
+            "origin correct"
+        } else {
+            "origin differs"
+        };
+        println!(
+            "  {} {:?} on {}{recurrence} → {} · origin {origin} · {verdict}",
+            fault.id, fault.kind, fault.origin, i.id
+        );
+        if let Some(earlier) = fault.recurrence_of.as_deref().and_then(|r| matched.get(r)) {
+            match i.similar.first() {
+                Some(s) if s.id == earlier.id => println!(
+                    "      recalled {} ({:.0}% similar) with the remedy that worked: {}",
+                    s.id,
+                    s.similarity * 100.0,
+                    s.remedy.as_deref().unwrap_or("none recorded")
+                ),
+                _ => println!(
+                    "      the earlier occurrence {} was not recalled first",
+                    earlier.id
+                ),
+            }
         }
     }
     Ok(())

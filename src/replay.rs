@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use kaizen_connectors::{
-    expand_inputs, read_topology, DeadLetterSink, DecodeFailure, InsightSink, JsonlSink,
-    JsonlSource, TerminalSink, TerminalStyle,
+    expand_inputs, load_history, read_topology, DeadLetterSink, DecodeFailure, HistoryWriter,
+    InsightSink, JsonlSink, JsonlSource, TerminalSink, TerminalStyle,
 };
 use kaizen_engine::{replay, EngineConfig, ReplayHooks, ReplayReport};
 
@@ -51,6 +51,10 @@ pub struct ReplayArgs {
     /// Print the run summary as JSON on stderr.
     #[arg(long)]
     summary_json: bool,
+    /// The history of past incidents (JSONL, created if missing): recalled from, and appended
+    /// to as incidents resolve and feedback arrives.
+    #[arg(long)]
+    history: Option<PathBuf>,
 }
 
 pub fn run(args: ReplayArgs) -> Result<()> {
@@ -62,6 +66,16 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     if let Some(path) = &args.topology {
         config.topology = read_topology(path)?;
     }
+    let mut history = match &args.history {
+        Some(path) => {
+            config.history = load_history(path)?;
+            Some(
+                HistoryWriter::open(path)
+                    .with_context(|| format!("cannot open {}", path.display()))?,
+            )
+        }
+        None => None,
+    };
     let inputs = expand_inputs(&args.inputs)?;
     let names: Vec<String> = inputs.iter().map(|i| i.name()).collect();
     let out: Box<dyn Write + Send> = match &args.output {
@@ -87,6 +101,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         sink.as_mut(),
         &mut rejected,
         None,
+        history.as_mut(),
     )
     .map_err(|e| match e {
         kaizen_engine::EngineError::EmptyInput => {
@@ -95,6 +110,10 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         other => other.into(),
     })?;
     rejected.finish()?;
+    if let Some(h) = &mut history {
+        h.flush()
+            .with_context(|| format!("cannot write {}", h.path().display()))?;
+    }
     print_summary(&report, args.summary_json);
     Ok(())
 }
@@ -106,12 +125,22 @@ pub fn run_replay(
     sink: &mut dyn InsightSink,
     rejected: &mut Rejected,
     on_progress: Option<&mut dyn FnMut(u64, Option<kaizen_model::Timestamp>)>,
+    history: Option<&mut HistoryWriter>,
 ) -> Result<ReplayReport, kaizen_engine::EngineError> {
     let rejected = RefCell::new(rejected);
     let mut on_failure =
         |f: &DecodeFailure| rejected.borrow_mut().record("skipped undecodable line", f);
     let mut on_late =
         |f: &DecodeFailure| rejected.borrow_mut().record("late event not processed", f);
+    let keep_history = history.is_some();
+    let mut history = history;
+    let mut on_history = |p: &kaizen_model::PastIncident| {
+        if let Some(h) = history.as_mut() {
+            if let Err(e) = h.append(p) {
+                tracing::error!("cannot write history record {}: {e}", p.id);
+            }
+        }
+    };
     replay(
         source,
         config,
@@ -121,6 +150,7 @@ pub fn run_replay(
             on_late: Some(&mut on_late),
             on_progress: on_progress
                 .map(|p| p as &mut dyn FnMut(u64, Option<kaizen_model::Timestamp>)),
+            on_history: keep_history.then_some(&mut on_history),
         },
     )
 }

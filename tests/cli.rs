@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use kaizen_model::{Event, Timestamp};
+
 fn kaizen(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kaizen"))
         .args(args)
@@ -174,4 +176,95 @@ fn demo_prints_insights_with_origins() {
     assert!(stdout.contains("Probable origin"), "{stdout}");
     assert!(stdout.contains("recurrence of"), "{stdout}");
     assert!(stdout.contains("origin correct"), "{stdout}");
+    assert!(stdout.contains("Seen before"), "{stdout}");
+    assert!(stdout.contains("remedy that worked"), "{stdout}");
+    assert!(stdout.contains("      recalled inc-"), "{stdout}");
+}
+
+#[test]
+fn a_restart_reloads_the_history_and_recalls_the_earlier_incident() {
+    let dir = scratch("history");
+    let out = kaizen(&[
+        "simulate",
+        "--seed",
+        "7",
+        "--duration",
+        "3h",
+        "--faults",
+        "3",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("ground_truth.json")).unwrap()).unwrap();
+    let faults = truth["faults"].as_array().unwrap();
+    let recurrence = faults
+        .iter()
+        .find(|f| !f["recurrence_of"].is_null())
+        .unwrap();
+    let original = faults
+        .iter()
+        .find(|f| f["id"] == recurrence["recurrence_of"])
+        .unwrap();
+    // Split the input halfway between the original's end and the recurrence's start: the
+    // original has resolved by then (its quiet period is shorter than the calm between faults).
+    let at = |v: &serde_json::Value| Timestamp::parse(v.as_str().unwrap()).unwrap();
+    let split = Timestamp::from_millis(
+        (at(&original["end"]).as_millis() + at(&recurrence["start"]).as_millis()) / 2,
+    );
+    let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    let (mut before, mut after) = (String::new(), String::new());
+    for line in events.lines() {
+        let ts = Event::from_json(line).unwrap().ts;
+        let part = if ts < split { &mut before } else { &mut after };
+        part.push_str(line);
+        part.push('\n');
+    }
+    let ends_at = |s: &str| s.lines().last().unwrap_or("").to_owned();
+    assert!(
+        !before.is_empty() && !after.is_empty(),
+        "{}",
+        ends_at(&before)
+    );
+    std::fs::write(dir.join("part1.jsonl"), &before).unwrap();
+    std::fs::write(dir.join("part2.jsonl"), &after).unwrap();
+    let history = dir.join("data/history.jsonl");
+    let run = |part: &str| {
+        let out = kaizen(&[
+            "replay",
+            dir.join(part).to_str().unwrap(),
+            "--topology",
+            dir.join("topology.json").to_str().unwrap(),
+            "--history",
+            history.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run("part1.jsonl");
+    let stored = std::fs::read_to_string(&history).unwrap();
+    assert!(
+        stored.contains(original["remedy"].as_str().unwrap()),
+        "{stored}"
+    );
+    // A new process: the history comes only from the file.
+    let second = run("part2.jsonl");
+    let origin = &recurrence["origin"];
+    let recalled = second
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|i| i["services"].as_array().unwrap().contains(origin))
+        .find_map(|i| i["similar"].as_array().and_then(|s| s.first().cloned()))
+        .expect("the recurrence recalls a past incident");
+    assert!(stored.contains(recalled["id"].as_str().unwrap()));
+    assert_eq!(recalled["remedy"], original["remedy"]);
 }

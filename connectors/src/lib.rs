@@ -9,11 +9,13 @@
 //! (or a [`DecodeFailure`] that says where and why) and [`kaizen_model::Insight`]s into bytes.
 
 mod dead_letter;
+mod history_file;
 mod jsonl_sink;
 mod jsonl_source;
 mod terminal;
 
 pub use dead_letter::DeadLetterSink;
+pub use history_file::{load_history, HistoryWriter};
 pub use jsonl_sink::JsonlSink;
 pub use jsonl_source::{
     expand_inputs, read_topology, DecodeFailure, InputSpec, JsonlSource, SourceError,

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use kaizen_model::{IncidentStatus, Insight, Severity};
+use kaizen_model::{IncidentStatus, Insight, Novelty, Severity};
 
 use crate::InsightSink;
 
@@ -135,6 +135,15 @@ pub(crate) fn render_card(insight: &Insight, style: TerminalStyle) -> String {
             let _ = writeln!(s, "  {}  {}", c.ts.clock(), c.description);
         }
     }
+    match insight.novelty {
+        Some(Novelty::New) => {
+            let _ = writeln!(s, "Never seen before.");
+        }
+        Some(Novelty::Frequent) => {
+            let _ = writeln!(s, "Frequent: this keeps happening.");
+        }
+        _ => {}
+    }
     if !insight.similar.is_empty() {
         let _ = writeln!(s, "{}", paint(style, "1", "Seen before"));
         for p in &insight.similar {
@@ -147,6 +156,9 @@ pub(crate) fn render_card(insight: &Insight, style: TerminalStyle) -> String {
             );
             if let Some(r) = &p.remedy {
                 let _ = writeln!(s, "       remedy that worked: {r}");
+            }
+            if let Some(secs) = p.resolved_in_secs {
+                let _ = writeln!(s, "       resolved in {} min", secs / 60);
             }
         }
     }
@@ -181,6 +193,7 @@ mod tests {
             }],
             suspect_changes: vec![],
             similar: vec![],
+            novelty: None,
             timeline: vec![TimelineEntry {
                 ts: Timestamp::from_millis(3_600_000),
                 text: "payments: errors".into(),

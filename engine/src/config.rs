@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kaizen_model::Topology;
+use kaizen_model::{PastIncident, Topology};
 use kaizen_operators::{
-    AlertConfig, AlertPipeline, ChangeFeed, CorrelatorConfig, Detector, ThresholdDetector,
-    ThresholdRule,
+    AlertConfig, AlertPipeline, ChangeFeed, CorrelatorConfig, Detector, RecallConfig,
+    ThresholdDetector, ThresholdRule,
 };
 
 /// Builds one worker's set of detectors. Every worker gets its own instances; events are
@@ -33,6 +33,11 @@ pub struct EngineConfig {
     pub correlator: CorrelatorConfig,
     /// Records read per batch before the workers are stepped.
     pub batch_size: usize,
+    /// Recall of similar past incidents.
+    pub recall: RecallConfig,
+    /// Past incidents to recall from (loaded by the caller; updates come back through
+    /// `ReplayHooks::on_history`).
+    pub history: Vec<PastIncident>,
 }
 
 impl Default for EngineConfig {
@@ -46,6 +51,8 @@ impl Default for EngineConfig {
             alerts: AlertConfig::default(),
             correlator: CorrelatorConfig::default(),
             batch_size: 4096,
+            recall: RecallConfig::default(),
+            history: Vec::new(),
         }
     }
 }

@@ -14,8 +14,11 @@ use timely::dataflow::operators::{Concat, OkErr, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle, Stream};
 use timely::progress::frontier::MutableAntichain;
 
-use kaizen_model::{Event, EventBody, Insight, Signal, StableHasher, Symbol, Timestamp};
-use kaizen_operators::{IncidentCorrelator, InsightBuilder, ServiceGraph};
+use kaizen_model::{
+    Event, EventBody, Feedback, Incident, Insight, PastIncident, Signal, StableHasher, Symbol,
+    Timestamp,
+};
+use kaizen_operators::{IncidentCorrelator, IncidentRecall, InsightBuilder, ServiceGraph};
 
 use crate::config::{DetectorFactory, EngineConfig};
 use crate::ordered::EventTimeBuffer;
@@ -30,8 +33,35 @@ pub(crate) struct Stamped {
 /// A service-graph edge, caller → callee.
 type Edge = (Symbol, Symbol);
 
-/// What the dataflow hands to the driver.
-pub(crate) type InsightTx = Sender<Insight>;
+/// What the dataflow hands to the driver: insights for the sinks, and history records to
+/// persist (the dataflow itself does no I/O).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum Output {
+    Insight(Insight),
+    History(PastIncident),
+}
+
+pub(crate) type OutputTx = Sender<Output>;
+
+/// What the correlator consumes besides the graph: detectors' signals and responders' feedback.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum Finding {
+    Signal(Signal),
+    Feedback {
+        ts: Timestamp,
+        service: Symbol,
+        feedback: Feedback,
+    },
+}
+
+impl Finding {
+    fn ts(&self) -> Timestamp {
+        match self {
+            Finding::Signal(s) => s.ts,
+            Finding::Feedback { ts, .. } => *ts,
+        }
+    }
+}
 
 /// The handles the driver holds to feed and observe one worker's dataflow.
 pub(crate) struct Handles {
@@ -46,7 +76,7 @@ pub(crate) struct Handles {
 pub(crate) fn build(
     worker: &mut timely::worker::Worker,
     config: &EngineConfig,
-    insights: InsightTx,
+    outputs: OutputTx,
 ) -> Handles {
     let detectors = config.detector_factory();
     let alert_detectors = config.alert_detector_factory();
@@ -54,6 +84,7 @@ pub(crate) fn build(
         config.correlator.clone(),
         graph_services_only(&config.topology),
     );
+    let recall = IncidentRecall::new(config.recall.clone(), config.history.iter().cloned());
     worker.dataflow::<u64, _, _>(|scope| {
         let mut events = InputHandle::new();
         let stream = events.to_stream(scope);
@@ -62,8 +93,13 @@ pub(crate) fn build(
         // Records are split by what consumes them — moved, not cloned — so that only spans,
         // not every event, are copied for their second consumer.
         type Events<'s> = Stream<'s, u64, Vec<Stamped>>;
-        let (alerts, rest): (Events<'_>, Events<'_>) =
+        let (feedback, rest): (Events<'_>, Events<'_>) =
             stream.ok_err(|s: Stamped| match s.event.body {
+                EventBody::Feedback(_) => Ok(s),
+                _ => Err(s),
+            });
+        let (alerts, rest): (Events<'_>, Events<'_>) =
+            rest.ok_err(|s: Stamped| match s.event.body {
                 EventBody::Alert(_) => Ok(s),
                 _ => Err(s),
             });
@@ -77,19 +113,20 @@ pub(crate) fn build(
             |s| route(&s.event.service),
             detectors,
         )
-        .concat(detect(alerts, |_| 0, alert_detectors));
+        .concat(detect(alerts, |_| 0, alert_detectors))
+        .concat(feedback_findings(feedback));
         let graph = call_edges(spans)
             .as_collection()
             .concat(topology_edges)
             .distinct();
         let probe = ProbeHandle::new();
-        correlate(signals, graph.inner, correlator)
+        correlate(signals, graph.inner, correlator, recall)
             .probe_with(&probe)
-            .sink(Pipeline, "Insights", move |(input, _frontier)| {
+            .sink(Pipeline, "Outputs", move |(input, _frontier)| {
                 input.for_each(|_, data| {
-                    for insight in data.drain(..) {
+                    for output in data.drain(..) {
                         // The receiver only goes away when the run is being torn down.
-                        let _ = insights.send(insight);
+                        let _ = outputs.send(output);
                     }
                 });
             });
@@ -121,11 +158,12 @@ fn detect<'s>(
     events: Stream<'s, u64, Vec<Stamped>>,
     route: fn(&Stamped) -> u64,
     factory: DetectorFactory,
-) -> Stream<'s, u64, Vec<Signal>> {
+) -> Stream<'s, u64, Vec<Finding>> {
     events.unary_frontier(Exchange::new(route), "Detect", move |cap, _info| {
         let mut cap = Some(cap);
         let mut detectors = factory();
         let mut buffer = EventTimeBuffer::default();
+        let mut signals = Vec::new();
         let mut out = Vec::new();
         move |(input, frontier), output| {
             input.for_each_stamp(|_, data| {
@@ -140,14 +178,15 @@ fn detect<'s>(
                 buffer.release_before(f, |a, b| (a.event.ts, a.seq).cmp(&(b.event.ts, b.seq)));
             for s in &ready {
                 for d in &mut detectors {
-                    d.on_event(&s.event, &mut out);
+                    d.on_event(&s.event, &mut signals);
                 }
             }
             if let Some(f) = f {
                 for d in &mut detectors {
-                    d.on_watermark(Timestamp::from_millis(f), &mut out);
+                    d.on_watermark(Timestamp::from_millis(f), &mut signals);
                 }
             }
+            out.extend(signals.drain(..).map(Finding::Signal));
             emit_and_downgrade(&mut cap, f, &mut out, output);
         }
     })
@@ -198,6 +237,29 @@ impl<D: 'static> OutputLike<D>
     }
 }
 
+/// Feedback events → findings for recall. A plain map: feedback needs no ordering of its own
+/// here, the correlator orders everything it consumes.
+fn feedback_findings<'s>(events: Stream<'s, u64, Vec<Stamped>>) -> Stream<'s, u64, Vec<Finding>> {
+    events.unary(Pipeline, "Feedback", |_cap, _info| {
+        move |input, output| {
+            input.for_each_stamp(|cap, data| {
+                let mut session = output.session(&cap);
+                for batch in data {
+                    for s in batch.drain(..) {
+                        if let EventBody::Feedback(feedback) = s.event.body {
+                            session.give(Finding::Feedback {
+                                ts: s.event.ts,
+                                service: s.event.service,
+                                feedback,
+                            });
+                        }
+                    }
+                }
+            });
+        }
+    })
+}
+
 /// Spans → call edges, each edge sent once per worker (the graph only grows for now).
 fn call_edges<'s>(
     events: Stream<'s, u64, Vec<Stamped>>,
@@ -227,55 +289,86 @@ fn call_edges<'s>(
 }
 
 /// Orders what the correlator consumes at one event time: graph changes first, then signals in
-/// a content-based order (independent of which worker produced them).
+/// a content-based order (independent of which worker produced them), then feedback.
 enum CorrelatorInput {
     Edge(Edge, u64, isize),
-    Signal(Signal),
+    Found(Finding),
 }
 
 impl CorrelatorInput {
     fn ts(&self) -> u64 {
         match self {
             CorrelatorInput::Edge(_, t, _) => *t,
-            CorrelatorInput::Signal(s) => s.ts.as_millis(),
+            CorrelatorInput::Found(f) => f.ts().as_millis(),
+        }
+    }
+
+    fn rank(&self) -> u8 {
+        match self {
+            CorrelatorInput::Edge(..) => 0,
+            CorrelatorInput::Found(Finding::Signal(_)) => 1,
+            CorrelatorInput::Found(Finding::Feedback { .. }) => 2,
         }
     }
 
     fn order(a: &Self, b: &Self) -> Ordering {
-        use CorrelatorInput::{Edge as E, Signal as S};
-        a.ts().cmp(&b.ts()).then_with(|| match (a, b) {
-            (E(x, _, dx), E(y, _, dy)) => (x, dx).cmp(&(y, dy)),
-            (E(..), S(_)) => Ordering::Less,
-            (S(_), E(..)) => Ordering::Greater,
-            (S(x), S(y)) => (&x.service, x.kind, &x.key, x.state, &x.name, &x.summary)
-                .cmp(&(&y.service, y.kind, &y.key, y.state, &y.name, &y.summary)),
-        })
+        use CorrelatorInput::{Edge as E, Found as F};
+        a.ts()
+            .cmp(&b.ts())
+            .then_with(|| a.rank().cmp(&b.rank()))
+            .then_with(|| match (a, b) {
+                (E(x, _, dx), E(y, _, dy)) => (x, dx).cmp(&(y, dy)),
+                (F(Finding::Signal(x)), F(Finding::Signal(y))) => {
+                    (&x.service, x.kind, &x.key, x.state, &x.name, &x.summary)
+                        .cmp(&(&y.service, y.kind, &y.key, y.state, &y.name, &y.summary))
+                }
+                (
+                    F(Finding::Feedback {
+                        service: s1,
+                        feedback: f1,
+                        ..
+                    }),
+                    F(Finding::Feedback {
+                        service: s2,
+                        feedback: f2,
+                        ..
+                    }),
+                ) => (s1, &f1.incident, &f1.remedy, &f1.user).cmp(&(
+                    s2,
+                    &f2.incident,
+                    &f2.remedy,
+                    &f2.user,
+                )),
+                _ => Ordering::Equal,
+            })
     }
 }
 
 /// Signals + graph changes → incident versions → insights, on worker 0 (the signal rate is
 /// orders of magnitude below the event rate).
 fn correlate<'s>(
-    signals: Stream<'s, u64, Vec<Signal>>,
+    findings: Stream<'s, u64, Vec<Finding>>,
     edges: Stream<'s, u64, Vec<(Edge, u64, isize)>>,
     mut correlator: IncidentCorrelator,
-) -> Stream<'s, u64, Vec<Insight>> {
+    mut recall: IncidentRecall,
+) -> Stream<'s, u64, Vec<Output>> {
     let builder = InsightBuilder::default();
-    signals.binary_frontier(
+    findings.binary_frontier(
         edges,
-        Exchange::new(|_: &Signal| 0),
+        Exchange::new(|_: &Finding| 0),
         Exchange::new(|_: &(Edge, u64, isize)| 0),
         "Correlate",
         move |cap, _info| {
             let mut cap = Some(cap);
             let mut buffer: EventTimeBuffer<CorrelatorInput> = EventTimeBuffer::default();
             let mut incidents = Vec::new();
-            let mut out: Vec<Insight> = Vec::new();
+            let mut history = Vec::new();
+            let mut out: Vec<Output> = Vec::new();
             move |(signals, f1), (edges, f2), output| {
                 signals.for_each_stamp(|_, data| {
                     for batch in data {
                         for s in batch.drain(..) {
-                            buffer.push(s.ts.as_millis(), CorrelatorInput::Signal(s));
+                            buffer.push(s.ts().as_millis(), CorrelatorInput::Found(s));
                         }
                     }
                 });
@@ -295,15 +388,64 @@ fn correlate<'s>(
                         CorrelatorInput::Edge((a, b), _, diff) => {
                             correlator.graph_mut().update_edge(&a, &b, diff as i64);
                         }
-                        CorrelatorInput::Signal(s) => correlator.on_signal(&s, &mut incidents),
+                        CorrelatorInput::Found(Finding::Signal(s)) => {
+                            correlator.on_signal(&s, &mut incidents)
+                        }
+                        CorrelatorInput::Found(Finding::Feedback {
+                            ts,
+                            service,
+                            feedback,
+                        }) => {
+                            // Incidents that changed before this feedback go out first.
+                            correlator.on_watermark(ts, &mut incidents);
+                            enrich(
+                                &builder,
+                                &mut recall,
+                                &mut incidents,
+                                &mut history,
+                                &mut out,
+                            );
+                            recall.on_feedback(ts, &service, &feedback, &mut history);
+                        }
                     }
+                    enrich(
+                        &builder,
+                        &mut recall,
+                        &mut incidents,
+                        &mut history,
+                        &mut out,
+                    );
                 }
                 if let Some(f) = f {
                     correlator.on_watermark(Timestamp::from_millis(f), &mut incidents);
                 }
-                out.extend(incidents.drain(..).map(|i| builder.build(&i)));
+                enrich(
+                    &builder,
+                    &mut recall,
+                    &mut incidents,
+                    &mut history,
+                    &mut out,
+                );
                 emit_and_downgrade(&mut cap, f, &mut out, output);
             }
         },
     )
+}
+
+/// Incident versions → insights with recall, in order; history records follow the insight
+/// that produced them.
+fn enrich(
+    builder: &InsightBuilder,
+    recall: &mut IncidentRecall,
+    incidents: &mut Vec<Incident>,
+    history: &mut Vec<PastIncident>,
+    out: &mut Vec<Output>,
+) {
+    for incident in incidents.drain(..) {
+        let mut insight = builder.build(&incident);
+        recall.on_incident(&incident, &mut insight, history);
+        out.push(Output::Insight(insight));
+        out.extend(history.drain(..).map(Output::History));
+    }
+    out.extend(history.drain(..).map(Output::History));
 }

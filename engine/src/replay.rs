@@ -9,9 +9,9 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use kaizen_connectors::{DecodeFailure, InsightSink, JsonlSource, SourceError};
-use kaizen_model::{Insight, Timestamp};
+use kaizen_model::{Insight, PastIncident, Timestamp};
 
-use crate::dataflow::{self, Stamped};
+use crate::dataflow::{self, Output, Stamped};
 use crate::EngineConfig;
 
 /// A replay that could not run or finish.
@@ -43,6 +43,8 @@ pub struct ReplayHooks<'a> {
     pub on_late: Option<&'a mut dyn FnMut(&DecodeFailure)>,
     /// Periodic progress: events read so far and the newest event time.
     pub on_progress: Option<&'a mut dyn FnMut(u64, Option<Timestamp>)>,
+    /// A history record changed (an incident resolved, or feedback arrived): persist it.
+    pub on_history: Option<&'a mut dyn FnMut(&PastIncident)>,
 }
 
 /// Ingest-to-output latency over all events, in microseconds of wall time: from reading an
@@ -80,6 +82,7 @@ pub struct ReplayReport {
 
 enum Report {
     Insight(Insight),
+    History(PastIncident),
     DecodeFailure(DecodeFailure),
     Late(DecodeFailure),
     Progress(u64, Option<Timestamp>),
@@ -117,14 +120,14 @@ pub fn replay(
     let source = Arc::new(Mutex::new(Some(source)));
     let worker_config = config.clone();
     let guards = timely::execute(timely::Config::process(config.workers), move |worker| {
-        let (insight_tx, insight_rx) = mpsc::channel::<Insight>();
-        let handles = dataflow::build(worker, &worker_config, insight_tx);
+        let (output_tx, output_rx) = mpsc::channel::<Output>();
+        let handles = dataflow::build(worker, &worker_config, output_tx);
         let taken = if worker.index() == 0 {
             source.lock().ok().and_then(|mut s| s.take())
         } else {
             None
         };
-        drive(worker, handles, taken, &worker_config, &tx, insight_rx)
+        drive(worker, handles, taken, &worker_config, &tx, output_rx)
     })
     .map_err(EngineError::Runtime)?;
 
@@ -138,6 +141,11 @@ pub fn replay(
                     if let Err(e) = sink.emit(&insight) {
                         sink_error = Some(e);
                     }
+                }
+            }
+            Report::History(p) => {
+                if let Some(h) = hooks.on_history.as_mut() {
+                    h(&p);
                 }
             }
             Report::DecodeFailure(f) => {
@@ -196,16 +204,19 @@ fn drive(
     source: Option<JsonlSource>,
     config: &EngineConfig,
     tx: &mpsc::Sender<Report>,
-    insights: mpsc::Receiver<Insight>,
+    insights: mpsc::Receiver<Output>,
 ) -> Result<Option<SourceStats>, SourceError> {
     let dataflow::Handles {
         mut events,
         mut topology,
         probe,
     } = handles;
-    let forward = |insights: &mpsc::Receiver<Insight>| {
-        for i in insights.try_iter() {
-            let _ = tx.send(Report::Insight(i));
+    let forward = |outputs: &mpsc::Receiver<Output>| {
+        for o in outputs.try_iter() {
+            let _ = tx.send(match o {
+                Output::Insight(i) => Report::Insight(i),
+                Output::History(p) => Report::History(p),
+            });
         }
     };
     if worker.index() == 0 {

@@ -111,6 +111,7 @@ fn run(lines: &[String], workers: usize, lateness: Duration) -> Result<Run, Engi
             on_decode_failure: Some(&mut on_failure),
             on_late: Some(&mut on_late),
             on_progress: None,
+            on_history: None,
         },
     )?;
     Ok(Run {

@@ -334,7 +334,8 @@ pub enum FeedbackAction {
 /// A responder's verdict, e.g. from a Slack button.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Feedback {
-    /// The insight / incident id it is about.
+    /// The insight / incident id it is about; empty when it names only a service (then it is
+    /// about the latest incident involving `Event::service`, as a chat command would be).
     pub incident: String,
     /// What they said.
     pub action: FeedbackAction,
@@ -464,7 +465,9 @@ impl Serialize for Event {
                 }
             }
             EventBody::Feedback(f) => {
-                m.serialize_entry("incident", &f.incident)?;
+                if !f.incident.is_empty() {
+                    m.serialize_entry("incident", &f.incident)?;
+                }
                 m.serialize_entry("action", &f.action)?;
                 if let Some(r) = &f.remedy {
                     m.serialize_entry("remedy", r)?;
@@ -656,7 +659,16 @@ impl RawEvent<'_> {
                 author: self.author,
             }),
             _ => EventBody::Feedback(Feedback {
-                incident: need(self.incident, kind, "incident")?,
+                incident: match self.incident {
+                    Some(id) if !id.is_empty() => id,
+                    _ if !service.is_empty() => String::new(),
+                    _ => {
+                        return Err(DecodeError::Missing {
+                            kind,
+                            field: "incident (or service)",
+                        })
+                    }
+                },
                 action: match need(self.action, kind, "action")?.as_ref() {
                     "acknowledge" | "ack" => FeedbackAction::Acknowledge,
                     "resolve" => FeedbackAction::Resolve,

@@ -19,6 +19,18 @@ pub struct SimilarIncident {
     pub resolved_in_secs: Option<u64>,
 }
 
+/// How often incidents like this one happened before (PagerDuty's outlier classes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Novelty {
+    /// Nothing similar in the history.
+    New,
+    /// A few similar past incidents.
+    Rare,
+    /// Happens regularly.
+    Frequent,
+}
+
 /// One line of an incident's story.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEntry {
@@ -50,8 +62,11 @@ pub struct Insight {
     pub origin: Vec<OriginCandidate>,
     /// Recent changes near the origin.
     pub suspect_changes: Vec<ChangeRef>,
-    /// Similar past incidents and what fixed them.
+    /// Similar past incidents and what fixed them, most similar first.
     pub similar: Vec<SimilarIncident>,
+    /// How often something like this happened before (absent when recall is off).
+    #[serde(default)]
+    pub novelty: Option<Novelty>,
     /// What happened, in order.
     pub timeline: Vec<TimelineEntry>,
     /// Event time of the first signal.

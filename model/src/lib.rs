@@ -18,6 +18,7 @@
 
 mod event;
 mod hash;
+mod history;
 mod incident;
 mod insight;
 mod signal;
@@ -30,8 +31,9 @@ pub use event::{
     FeedbackAction, Labels, Level, Log, Metric, MetricKind, Span, SpanStatus,
 };
 pub use hash::StableHasher;
+pub use history::{Fingerprint, PastIncident};
 pub use incident::{ChangeRef, Incident, IncidentStatus, OriginCandidate, SignalRef};
-pub use insight::{Insight, SimilarIncident, TimelineEntry};
+pub use insight::{Insight, Novelty, SimilarIncident, TimelineEntry};
 pub use signal::{Severity, Signal, SignalKind, SignalState};
 pub use symbol::Symbol;
 pub use time::{Timestamp, TimestampError};

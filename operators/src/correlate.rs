@@ -37,7 +37,7 @@ impl Default for CorrelatorConfig {
         CorrelatorConfig {
             join_window: Duration::from_secs(10 * 60),
             max_hops: 3,
-            quiet_period: Duration::from_secs(5 * 60),
+            quiet_period: Duration::from_secs(10 * 60),
             group_wait: Duration::from_secs(30),
             group_interval: Duration::from_secs(60),
             change_lookback: Duration::from_secs(30 * 60),
@@ -462,7 +462,11 @@ mod tests {
         let last = out.last().unwrap();
         assert_eq!(last.services.len(), 3);
         assert_eq!(last.origin[0].service.as_str(), "db");
-        assert_eq!(last.resolved_at, Some(Timestamp::from_millis(T0 + 720_000)));
+        let quiet = CorrelatorConfig::default().quiet_period;
+        assert_eq!(
+            last.resolved_at,
+            Some(Timestamp::from_millis(T0 + 420_000).plus(quiet))
+        );
         // Versions are consecutive.
         for (i, inc) in out.iter().enumerate() {
             assert_eq!(inc.version as usize, i + 1);
@@ -500,9 +504,10 @@ mod tests {
                 .count(),
             1
         );
+        let quiet = CorrelatorConfig::default().quiet_period;
         assert_eq!(
             out.last().and_then(|i| i.resolved_at),
-            Some(Timestamp::from_millis(T0 + 600_000))
+            Some(Timestamp::from_millis(T0 + 300_000).plus(quiet))
         );
     }
 

@@ -30,6 +30,7 @@ impl InsightBuilder {
             origin: incident.origin.clone(),
             suspect_changes: incident.changes.clone(),
             similar: Vec::new(),
+            novelty: None,
             timeline: self.timeline(incident),
             opened_at: incident.opened_at,
             updated_at: incident.updated_at,

@@ -33,6 +33,7 @@ mod correlate;
 mod graph;
 mod insight;
 mod origin;
+mod recall;
 mod templates;
 mod threshold;
 
@@ -48,6 +49,7 @@ pub use correlate::{CorrelatorConfig, IncidentCorrelator};
 pub use graph::ServiceGraph;
 pub use insight::InsightBuilder;
 pub use origin::OriginRanker;
+pub use recall::{fingerprint, IncidentRecall, RecallConfig};
 #[allow(unused_imports)]
 pub use templates::*;
 pub use threshold::{ThresholdDetector, ThresholdRule};

@@ -3,8 +3,8 @@
 //! stays bounded by a few frames.
 
 use kaizen_model::{
-    Attributes, Change, Event, EventBody, Labels, Level, Metric, MetricKind, Span, SpanStatus,
-    Symbol, Timestamp,
+    Attributes, Change, Event, EventBody, Feedback, FeedbackAction, Labels, Level, Metric,
+    MetricKind, Span, SpanStatus, Symbol, Timestamp,
 };
 
 use crate::alerts::{AlertBook, Observed};
@@ -13,7 +13,7 @@ use crate::estate::{Kind, Service};
 use crate::frame::{Frame, FrameSink, Inline};
 use crate::logs::{self, Ctx};
 use crate::metrics::{self, CPU, ERR, MEM, NAMES, P50, P99, SAT};
-use crate::plan::{plan, Plan};
+use crate::plan::{plan, Cause, Plan};
 use crate::rng::{push_hex, round_to, Rng};
 use crate::templates;
 use crate::ScenarioConfig;
@@ -267,6 +267,19 @@ impl<'p> Generator<'p> {
             description: c.description.clone(),
             author: Some(c.author.clone()),
         });
+        // The responder who applied the remedy says it worked, as a Slack button would. The
+        // feedback names the service, not an incident id: the simulator cannot know kaizen's ids.
+        if let Cause::FaultRollback(f) | Cause::FaultFix(f) = c.cause {
+            if let Some(fault) = self.plan.faults.get(f) {
+                let e = self.frame.window_slot(c.ts, &s.name);
+                e.body = EventBody::Feedback(Feedback {
+                    incident: String::new(),
+                    action: FeedbackAction::RemedyWorked,
+                    remedy: Some(fault.remedy.clone()),
+                    user: Some(c.author.clone()),
+                });
+            }
+        }
     }
 
     fn restart_logs(&mut self, r: u64, wend: u64, svc: usize, count: u32) {
