@@ -113,6 +113,9 @@ pub(crate) fn render_card(insight: &Insight, style: TerminalStyle) -> String {
     let _ = writeln!(s, "Services: {}", names(&insight.services));
     if !insight.impacted.is_empty() {
         let _ = writeln!(s, "Impacted: {}", names(&insight.impacted));
+        for line in &insight.impact {
+            let _ = writeln!(s, "  {line}");
+        }
     }
     if !insight.origin.is_empty() {
         let _ = writeln!(s, "{}", paint(style, "1", "Probable origin"));
@@ -186,6 +189,7 @@ mod tests {
             severity: Severity::Critical,
             services: vec![Symbol::new("payments"), Symbol::new("web")],
             impacted: vec![Symbol::new("web")],
+            impact: vec![],
             origin: vec![OriginCandidate {
                 service: Symbol::new("payments"),
                 score: 0.71,

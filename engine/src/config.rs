@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use kaizen_model::{PastIncident, Topology};
 use kaizen_operators::{
-    AlertConfig, AlertPipeline, ChangeFeed, CorrelatorConfig, Detector, RecallConfig,
-    ThresholdDetector, ThresholdRule,
+    AlertConfig, AlertPipeline, BurnWindow, ChangeFeed, CorrelatorConfig, Detector, RecallConfig,
+    SloBurnDetector, ThresholdDetector, ThresholdRule,
 };
 
 /// Builds one worker's set of detectors. Every worker gets its own instances; events are
@@ -62,9 +62,11 @@ impl EngineConfig {
     /// New per-service detectors plug in here.
     pub fn detector_factory(&self) -> DetectorFactory {
         let thresholds = self.thresholds.clone();
+        let topology = self.topology.clone();
         Arc::new(move || {
             vec![
                 Box::new(ThresholdDetector::new(thresholds.clone())) as Box<dyn Detector>,
+                Box::new(SloBurnDetector::new(&topology, BurnWindow::workbook())),
                 Box::new(ChangeFeed),
             ]
         })

@@ -120,7 +120,8 @@ pub(crate) fn build(
             .concat(topology_edges)
             .distinct();
         let probe = ProbeHandle::new();
-        correlate(signals, graph.inner, correlator, recall)
+        let builder = InsightBuilder::with_topology(&config.topology);
+        correlate(signals, graph.inner, correlator, recall, builder)
             .probe_with(&probe)
             .sink(Pipeline, "Outputs", move |(input, _frontier)| {
                 input.for_each(|_, data| {
@@ -351,8 +352,8 @@ fn correlate<'s>(
     edges: Stream<'s, u64, Vec<(Edge, u64, isize)>>,
     mut correlator: IncidentCorrelator,
     mut recall: IncidentRecall,
+    builder: InsightBuilder,
 ) -> Stream<'s, u64, Vec<Output>> {
-    let builder = InsightBuilder::default();
     findings.binary_frontier(
         edges,
         Exchange::new(|_: &Finding| 0),

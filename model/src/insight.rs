@@ -58,6 +58,9 @@ pub struct Insight {
     pub services: Vec<Symbol>,
     /// User-facing services affected, sorted.
     pub impacted: Vec<Symbol>,
+    /// How they are affected, one line per service, in words a responder reads at a glance.
+    #[serde(default)]
+    pub impact: Vec<String>,
     /// Ranked probable origins with evidence.
     pub origin: Vec<OriginCandidate>,
     /// Recent changes near the origin.

@@ -37,4 +37,4 @@ pub use insight::{Insight, Novelty, SimilarIncident, TimelineEntry};
 pub use signal::{Severity, Signal, SignalKind, SignalState};
 pub use symbol::Symbol;
 pub use time::{Timestamp, TimestampError};
-pub use topology::{ServiceInfo, Topology, TopologyError};
+pub use topology::{ServiceInfo, Slo, Topology, TopologyError};

@@ -53,6 +53,8 @@ pub enum SignalKind {
     LogTemplate,
     /// A user rule matched.
     Rule,
+    /// A service is burning its error budget too fast (multi-window, multi-burn-rate).
+    SloBurn,
     /// A change (deploy, config, flag) happened: a suspect, not a symptom.
     Change,
 }
@@ -65,6 +67,7 @@ impl SignalKind {
             SignalKind::MetricAnomaly => "metric_anomaly",
             SignalKind::LogTemplate => "log_template",
             SignalKind::Rule => "rule",
+            SignalKind::SloBurn => "slo_burn",
             SignalKind::Change => "change",
         }
     }

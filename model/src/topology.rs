@@ -26,6 +26,20 @@ pub struct ServiceInfo {
     /// Services this one calls (edges point from caller to callee).
     #[serde(default)]
     pub depends_on: Vec<Symbol>,
+    /// Service level objectives, if it has any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<Slo>,
+}
+
+/// What a service promises its users.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Slo {
+    /// Share of requests that must succeed, e.g. `0.999` (measured on `http_error_ratio`).
+    #[serde(default)]
+    pub availability: Option<f64>,
+    /// 99th percentile latency target in milliseconds (measured on `http_latency_p99_ms`).
+    #[serde(default)]
+    pub latency_p99_ms: Option<f64>,
 }
 
 /// The topology file (`topology.json`): `{"services": [ServiceInfo, …]}`.

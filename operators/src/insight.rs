@@ -1,22 +1,102 @@
 //! Incident → what a responder reads.
 
-use kaizen_model::{Incident, IncidentStatus, Insight, TimelineEntry};
+use std::collections::{BTreeMap, BTreeSet};
+
+use kaizen_model::{
+    Incident, IncidentStatus, Insight, SignalKind, SignalRef, Slo, Symbol, TimelineEntry, Topology,
+};
 
 /// Turns incident versions into [`Insight`]s: a one-line title naming the probable origin and
-/// the impact, and a timeline derived from the incident's signals and changes.
+/// the impact, what users see, and a timeline derived from the incident's signals and changes.
 #[derive(Clone, Debug)]
 pub struct InsightBuilder {
     /// Timelines longer than this keep their first entries and say how many were left out.
     pub max_timeline: usize,
+    /// SLOs by service, to say impact against the promise.
+    slos: BTreeMap<Symbol, Slo>,
 }
 
 impl Default for InsightBuilder {
     fn default() -> Self {
-        InsightBuilder { max_timeline: 25 }
+        InsightBuilder {
+            max_timeline: 25,
+            slos: BTreeMap::new(),
+        }
     }
 }
 
 impl InsightBuilder {
+    /// A builder that knows the topology's SLOs.
+    pub fn with_topology(topology: &Topology) -> Self {
+        InsightBuilder {
+            slos: topology
+                .services
+                .iter()
+                .filter_map(|s| Some((s.name.clone(), s.slo.clone()?)))
+                .collect(),
+            ..InsightBuilder::default()
+        }
+    }
+
+    /// One line per impacted service: how many requests fail, how slow, how fast the budget
+    /// burns — from the incident's own signals on that service.
+    fn impact(&self, incident: &Incident) -> Vec<String> {
+        incident
+            .impacted
+            .iter()
+            .filter_map(|svc| {
+                let signals: Vec<_> = incident
+                    .signals
+                    .iter()
+                    .filter(|s| &s.service == svc)
+                    .collect();
+                let until = |s: &SignalRef| s.ended.unwrap_or(incident.updated_at);
+                let minutes = |s: &SignalRef| until(s).since(s.onset).as_secs().div_ceil(60).max(1);
+                let mut parts = Vec::new();
+                if let Some(s) = signals
+                    .iter()
+                    .find(|s| s.name.as_str() == "http_error_ratio")
+                {
+                    if let Some(v) = s.value {
+                        parts.push(format!(
+                            "{}% of requests failing for {} min",
+                            fmt_pct(v),
+                            minutes(s)
+                        ));
+                    }
+                }
+                if let Some(s) = signals
+                    .iter()
+                    .find(|s| s.name.as_str() == "http_latency_p99_ms")
+                {
+                    if let Some(v) = s.value {
+                        let slo = self.slos.get(svc).and_then(|o| o.latency_p99_ms);
+                        parts.push(match slo {
+                            Some(t) => format!("p99 {} against a {} SLO", fmt_ms(v), fmt_ms(t)),
+                            None => format!("p99 {}", fmt_ms(v)),
+                        });
+                    }
+                }
+                if let Some(s) = signals.iter().find(|s| s.kind == SignalKind::SloBurn) {
+                    if let Some(v) = s.value {
+                        parts.push(format!("error budget burning {v:.0}× too fast"));
+                    }
+                }
+                if parts.is_empty() {
+                    let names: BTreeSet<&str> = signals.iter().map(|s| s.name.as_str()).collect();
+                    if names.is_empty() {
+                        return None;
+                    }
+                    parts.push(format!(
+                        "degraded ({})",
+                        names.into_iter().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+                Some(format!("{svc}: {}", parts.join("; ")))
+            })
+            .collect()
+    }
+
     /// The insight for this incident version.
     pub fn build(&self, incident: &Incident) -> Insight {
         Insight {
@@ -27,6 +107,7 @@ impl InsightBuilder {
             severity: incident.severity,
             services: incident.services.clone(),
             impacted: incident.impacted.clone(),
+            impact: self.impact(incident),
             origin: incident.origin.clone(),
             suspect_changes: incident.changes.clone(),
             similar: Vec::new(),
@@ -75,6 +156,23 @@ impl InsightBuilder {
             });
         }
         entries
+    }
+}
+
+fn fmt_pct(ratio: f64) -> String {
+    let p = ratio * 100.0;
+    if p >= 10.0 {
+        format!("{p:.0}")
+    } else {
+        format!("{p:.1}")
+    }
+}
+
+fn fmt_ms(ms: f64) -> String {
+    if ms >= 1000.0 {
+        format!("{:.1} s", ms / 1000.0)
+    } else {
+        format!("{ms:.0} ms")
     }
 }
 
@@ -156,7 +254,11 @@ mod tests {
             .unwrap()
             .text
             .starts_with("resolved"));
-        let short = InsightBuilder { max_timeline: 3 }.build(&incident);
+        let short = InsightBuilder {
+            max_timeline: 3,
+            ..InsightBuilder::default()
+        }
+        .build(&incident);
         assert_eq!(short.timeline.len(), 3);
         assert_eq!(short.timeline[2].text, "… 5 more entries");
     }

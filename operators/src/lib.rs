@@ -34,6 +34,7 @@ mod graph;
 mod insight;
 mod origin;
 mod recall;
+mod slo;
 mod templates;
 mod threshold;
 
@@ -50,6 +51,7 @@ pub use graph::ServiceGraph;
 pub use insight::InsightBuilder;
 pub use origin::OriginRanker;
 pub use recall::{fingerprint, IncidentRecall, RecallConfig};
+pub use slo::{BurnWindow, SloBurnDetector};
 #[allow(unused_imports)]
 pub use templates::*;
 pub use threshold::{ThresholdDetector, ThresholdRule};

@@ -28,6 +28,7 @@ pub fn fingerprint(incident: &Incident) -> Fingerprint {
             SignalKind::MetricAnomaly => ("metric", 1.5),
             SignalKind::LogTemplate => ("log", 2.0),
             SignalKind::Rule => ("rule", 2.0),
+            SignalKind::SloBurn => ("slo", 1.0),
             SignalKind::Change => ("change", 0.5),
         };
         add(format!("{prefix}:{}/{}", s.service, s.name), w);

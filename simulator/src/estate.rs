@@ -3,7 +3,7 @@
 //! The estate depends only on the number of services (not on the seed), so every seed of a
 //! given size runs on the same architecture.
 
-use kaizen_model::{ServiceInfo, StableHasher, Symbol, Topology};
+use kaizen_model::{ServiceInfo, Slo, StableHasher, Symbol, Topology};
 
 use crate::catalog::{CORE, EXTRA_DATA, EXTRA_NAMES, EXTRA_TABLES, EXTRA_TEAMS};
 use crate::rng::{push_pod_suffix, Rng};
@@ -324,6 +324,12 @@ impl Estate {
                         .iter()
                         .map(|&c| self.services[c].name.clone())
                         .collect(),
+                    // User-facing services promise their users something: three nines, and a
+                    // p99 at the level the HighLatency alert pages on.
+                    slo: s.user_facing.then(|| Slo {
+                        availability: Some(0.999),
+                        latency_p99_ms: Some((s.base.p99 * 2.5 / 50.0).round() * 50.0),
+                    }),
                 })
                 .collect(),
         }

@@ -71,8 +71,8 @@ fn events_are_time_ordered_and_every_line_decodes() {
     assert!(lines > 10_000);
     assert_eq!(
         kinds.len(),
-        5,
-        "expected alerts, metrics, logs, spans and changes: {kinds:?}"
+        6,
+        "expected alerts, metrics, logs, spans, changes and responders' feedback: {kinds:?}"
     );
 }
 
