@@ -146,6 +146,8 @@ impl std::fmt::Display for DecodeFailure {
 /// assert!(source.next_record().unwrap().is_none());
 /// ```
 pub struct JsonlSource {
+    /// Every input, to open the same inputs again for another reader.
+    inputs: Option<Vec<InputSpec>>,
     pending: std::vec::IntoIter<InputSpec>,
     current: Option<(String, Box<dyn BufRead + Send>)>,
     line_no: u64,
@@ -156,6 +158,7 @@ impl JsonlSource {
     /// A source over the given inputs, read in order.
     pub fn new(inputs: Vec<InputSpec>) -> Self {
         JsonlSource {
+            inputs: Some(inputs.clone()),
             pending: inputs.into_iter(),
             current: None,
             line_no: 0,
@@ -166,6 +169,7 @@ impl JsonlSource {
     /// A source over one reader (tests, pipes).
     pub fn from_reader<R: Read + Send + 'static>(name: &str, reader: R) -> Self {
         JsonlSource {
+            inputs: None,
             pending: Vec::new().into_iter(),
             current: Some((
                 name.to_owned(),
@@ -184,13 +188,22 @@ impl JsonlSource {
         }
     }
 
-    /// The next record: `Ok(Some(Ok(event)))`, `Ok(Some(Err(failure)))` for a bad line,
-    /// `Ok(None)` at the end of all inputs, `Err` if an input cannot be read.
-    pub fn next_record(&mut self) -> Result<Option<Result<Event, DecodeFailure>>, SourceError> {
+    /// Another source over the same inputs from their start, for a second reader — when the
+    /// inputs are all files (stdin and readers can be read only once).
+    pub fn reopen(&self) -> Option<JsonlSource> {
+        let inputs = self.inputs.as_ref()?;
+        inputs
+            .iter()
+            .all(|i| matches!(i, InputSpec::File(_)))
+            .then(|| JsonlSource::new(inputs.clone()))
+    }
+
+    /// Advances to the next non-blank line; `Ok(false)` at the end of all inputs.
+    pub fn next_line(&mut self) -> Result<bool, SourceError> {
         loop {
             let Some((name, reader)) = &mut self.current else {
                 match self.pending.next() {
-                    None => return Ok(None),
+                    None => return Ok(false),
                     Some(spec) => {
                         self.current = Some(open(&spec)?);
                         self.line_no = 0;
@@ -210,22 +223,39 @@ impl JsonlSource {
                 continue;
             }
             self.line_no += 1;
-            let line = trim_line(&self.buf);
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
+            if !trim_line(&self.buf).iter().all(u8::is_ascii_whitespace) {
+                return Ok(true);
             }
-            let failure = |reason: String| DecodeFailure {
-                source: name.clone(),
-                line: self.line_no,
+        }
+    }
+
+    /// The current line, without its line ending.
+    pub fn line(&self) -> &[u8] {
+        trim_line(&self.buf)
+    }
+
+    /// Decodes the current line.
+    pub fn decode_line(&self) -> Result<Event, DecodeFailure> {
+        let line = self.line();
+        let failure = |reason: String| {
+            let (source, line_no) = self.position();
+            DecodeFailure {
+                source: source.to_owned(),
+                line: line_no,
                 reason,
                 raw: String::from_utf8_lossy(line).into_owned(),
-            };
-            let record = match std::str::from_utf8(line) {
-                Err(e) => Err(failure(format!("not UTF-8: {e}"))),
-                Ok(text) => Event::from_json(text).map_err(|e| failure(e.to_string())),
-            };
-            return Ok(Some(record));
+            }
+        };
+        match std::str::from_utf8(line) {
+            Err(e) => Err(failure(format!("not UTF-8: {e}"))),
+            Ok(text) => Event::from_json(text).map_err(|e| failure(e.to_string())),
         }
+    }
+
+    /// The next record: `Ok(Some(Ok(event)))`, `Ok(Some(Err(failure)))` for a bad line,
+    /// `Ok(None)` at the end of all inputs, `Err` if an input cannot be read.
+    pub fn next_record(&mut self) -> Result<Option<Result<Event, DecodeFailure>>, SourceError> {
+        Ok(self.next_line()?.then(|| self.decode_line()))
     }
 }
 

@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use kaizen_connectors::{DecodeFailure, InsightSink, JsonlSource, SourceError};
-use kaizen_model::{Insight, PastIncident, Timestamp};
+use kaizen_model::{peek_ts, Insight, PastIncident, Timestamp};
 
 use crate::dataflow::{self, Output, Stamped};
 use crate::EngineConfig;
@@ -95,7 +95,39 @@ struct SourceStats {
     late: u64,
     first: Option<u64>,
     last: Option<u64>,
-    latency: LatencySummary,
+    latency: Option<LatencySummary>,
+}
+
+impl SourceStats {
+    fn merge(&mut self, other: SourceStats) {
+        self.events += other.events;
+        self.decode_failures += other.decode_failures;
+        self.late += other.late;
+        self.first = self.first.into_iter().chain(other.first).min();
+        self.last = self.last.into_iter().chain(other.last).max();
+        // Worker 0's latency stands for all: every worker reads at the same pace.
+        if self.latency.is_none() {
+            self.latency = other.latency;
+        }
+    }
+}
+
+/// Which lines a reader decodes: line `i` (counting non-blank lines across all inputs) belongs
+/// to reader `i % peers`. Every reader still sees every line's event time, so all agree on the
+/// watermark and on which events are late, whatever the number of readers.
+#[derive(Clone, Copy, Debug)]
+struct Share {
+    index: u64,
+    peers: u64,
+}
+
+impl Share {
+    fn new(index: usize, peers: usize) -> Share {
+        Share {
+            index: index as u64,
+            peers: peers.max(1) as u64,
+        }
+    }
 }
 
 /// Replays `source` through the engine, writing every insight version to `sink` in emission
@@ -117,16 +149,31 @@ pub fn replay(
     }
     let started = Instant::now();
     let (tx, rx) = mpsc::channel::<Report>();
-    let source = Arc::new(Mutex::new(Some(source)));
+    // Files can be read by every worker, each decoding its share of the lines; stdin and
+    // other one-shot readers are read and decoded by worker 0 alone.
+    let peers = config.workers;
+    let mut shares: Vec<Option<(JsonlSource, Share)>> = (0..peers).map(|_| None).collect();
+    let reopened: Option<Vec<JsonlSource>> = (peers > 1)
+        .then(|| (1..peers).map(|_| source.reopen()).collect())
+        .flatten();
+    match reopened {
+        Some(others) => {
+            shares[0] = Some((source, Share::new(0, peers)));
+            for (i, s) in others.into_iter().enumerate() {
+                shares[i + 1] = Some((s, Share::new(i + 1, peers)));
+            }
+        }
+        None => shares[0] = Some((source, Share::new(0, 1))),
+    }
+    let shares: Arc<Vec<Mutex<Option<(JsonlSource, Share)>>>> =
+        Arc::new(shares.into_iter().map(Mutex::new).collect());
     let worker_config = config.clone();
     let guards = timely::execute(timely::Config::process(config.workers), move |worker| {
         let (output_tx, output_rx) = mpsc::channel::<Output>();
         let handles = dataflow::build(worker, &worker_config, output_tx);
-        let taken = if worker.index() == 0 {
-            source.lock().ok().and_then(|mut s| s.take())
-        } else {
-            None
-        };
+        let taken = shares
+            .get(worker.index())
+            .and_then(|m| m.lock().ok().and_then(|mut s| s.take()));
         drive(worker, handles, taken, &worker_config, &tx, output_rx)
     })
     .map_err(EngineError::Runtime)?;
@@ -168,7 +215,7 @@ pub fn replay(
     let mut stats = SourceStats::default();
     for result in guards.join() {
         match result {
-            Ok(Ok(Some(s))) => stats = s,
+            Ok(Ok(Some(s))) => stats.merge(s),
             Ok(Ok(None)) => {}
             Ok(Err(e)) => return Err(e.into()),
             Err(e) => return Err(EngineError::Runtime(e)),
@@ -189,7 +236,7 @@ pub fn replay(
         first_event: stats.first.map(Timestamp::from_millis),
         last_event: stats.last.map(Timestamp::from_millis),
         elapsed_secs: started.elapsed().as_secs_f64(),
-        latency: stats.latency,
+        latency: stats.latency.unwrap_or_default(),
     })
 }
 
@@ -197,14 +244,15 @@ pub fn replay(
 const MAX_BATCHES_AHEAD: usize = 16;
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
-/// One worker's life: worker 0 reads the input and feeds the dataflow; the others only step.
+/// One worker's life: read and decode its share of the input and feed the dataflow, or, with
+/// nothing to read, only step.
 fn drive(
     worker: &mut timely::worker::Worker,
     handles: dataflow::Handles,
-    source: Option<JsonlSource>,
+    source: Option<(JsonlSource, Share)>,
     config: &EngineConfig,
     tx: &mpsc::Sender<Report>,
-    insights: mpsc::Receiver<Output>,
+    outputs: mpsc::Receiver<Output>,
 ) -> Result<Option<SourceStats>, SourceError> {
     let dataflow::Handles {
         mut events,
@@ -226,21 +274,25 @@ fn drive(
     }
     topology.close();
 
-    let Some(mut source) = source else {
+    let Some((mut source, share)) = source else {
         drop(events);
         while !probe.done() {
             worker.step_or_park(Some(Duration::from_millis(5)));
-            forward(&insights);
+            forward(&outputs);
         }
-        forward(&insights);
+        forward(&outputs);
         return Ok(None);
     };
 
     let lateness = config.allowed_lateness.as_millis() as u64;
     let tick = (config.tick.as_millis() as u64).max(1);
+    let watermark_after =
+        |newest: Option<u64>| newest.map_or(0, |n| n.saturating_sub(lateness) / tick * tick);
     let mut stats = SourceStats::default();
     let mut histogram = Histogram::<u64>::new(3).ok();
-    let mut seq = 0u64;
+    // The newest event time of every line read (all shares), and how many lines were read.
+    let mut newest: Option<u64> = None;
+    let mut line_index = 0u64;
     // (event time that completes the batch, when it was read, events in it)
     let mut in_flight: VecDeque<(u64, Instant, u64)> = VecDeque::new();
     let mut batches_ahead = 0usize;
@@ -253,43 +305,9 @@ fn drive(
         let mut batch_events = 0u64;
         let mut batch_max = 0u64;
         for _ in 0..config.batch_size.max(1) {
-            match source.next_record() {
-                Ok(Some(Ok(event))) => {
-                    let ts = event.ts.as_millis();
-                    // Judged against every event read so far, not against the input's epoch, so
-                    // the verdict does not depend on batching.
-                    let watermark = stats
-                        .last
-                        .map_or(0, |last| last.saturating_sub(lateness) / tick * tick);
-                    if ts < watermark {
-                        stats.late += 1;
-                        let (name, line) = source.position();
-                        let _ = tx.send(Report::Late(DecodeFailure {
-                            source: name.to_owned(),
-                            line,
-                            reason: format!(
-                                "late: event time {} is before the watermark {} (allowed lateness {:?})",
-                                event.ts,
-                                Timestamp::from_millis(watermark),
-                                config.allowed_lateness
-                            ),
-                            raw: event.to_json(),
-                        }));
-                        continue;
-                    }
-                    stats.events += 1;
-                    batch_events += 1;
-                    batch_max = batch_max.max(ts);
-                    stats.first = Some(stats.first.map_or(ts, |f| f.min(ts)));
-                    stats.last = Some(stats.last.map_or(ts, |l| l.max(ts)));
-                    events.send(Stamped { seq, event });
-                    seq += 1;
-                }
-                Ok(Some(Err(failure))) => {
-                    stats.decode_failures += 1;
-                    let _ = tx.send(Report::DecodeFailure(failure));
-                }
-                Ok(None) => {
+            match source.next_line() {
+                Ok(true) => {}
+                Ok(false) => {
                     finished = true;
                     break;
                 }
@@ -299,12 +317,52 @@ fn drive(
                     break;
                 }
             }
-        }
-        if let Some(last) = stats.last {
-            let watermark = last.saturating_sub(lateness) / tick * tick;
-            if watermark > *events.time() {
-                events.advance_to(watermark);
+            // Judged against every line read so far, not against the input's epoch, so the
+            // verdict depends neither on batching nor on how lines are shared out.
+            let watermark = watermark_after(newest);
+            if let Some(t) = peek_ts(source.line()) {
+                newest = Some(newest.map_or(t.as_millis(), |n| n.max(t.as_millis())));
             }
+            let seq = line_index;
+            line_index += 1;
+            if seq % share.peers != share.index {
+                continue;
+            }
+            let event = match source.decode_line() {
+                Ok(event) => event,
+                Err(failure) => {
+                    stats.decode_failures += 1;
+                    let _ = tx.send(Report::DecodeFailure(failure));
+                    continue;
+                }
+            };
+            let ts = event.ts.as_millis();
+            if ts < watermark {
+                stats.late += 1;
+                let (name, line) = source.position();
+                let _ = tx.send(Report::Late(DecodeFailure {
+                    source: name.to_owned(),
+                    line,
+                    reason: format!(
+                        "late: event time {} is before the watermark {} (allowed lateness {:?})",
+                        event.ts,
+                        Timestamp::from_millis(watermark),
+                        config.allowed_lateness
+                    ),
+                    raw: event.to_json(),
+                }));
+                continue;
+            }
+            stats.events += 1;
+            batch_events += 1;
+            batch_max = batch_max.max(ts);
+            stats.first = Some(stats.first.map_or(ts, |f| f.min(ts)));
+            stats.last = Some(stats.last.map_or(ts, |l| l.max(ts)));
+            events.send(Stamped { seq, event });
+        }
+        let watermark = watermark_after(newest);
+        if watermark > *events.time() {
+            events.advance_to(watermark);
         }
         if batch_events > 0 {
             in_flight.push_back((batch_max + 1, read_at, batch_events));
@@ -317,12 +375,12 @@ fn drive(
             batches_ahead = 0;
         }
         record_latencies(&probe, &mut in_flight, histogram.as_mut());
-        forward(&insights);
-        if last_progress.elapsed() >= PROGRESS_EVERY {
+        forward(&outputs);
+        if worker.index() == 0 && last_progress.elapsed() >= PROGRESS_EVERY {
             last_progress = Instant::now();
             let _ = tx.send(Report::Progress(
-                stats.events,
-                stats.last.map(Timestamp::from_millis),
+                line_index,
+                newest.map(Timestamp::from_millis),
             ));
         }
     }
@@ -330,7 +388,7 @@ fn drive(
     // End of input: every event is complete, so event time closes just past the newest event.
     // Every operator must observe that final watermark before the input closes: timers due
     // before it fire, those after it stay pending — the same whatever the batching was.
-    if let Some(last) = stats.last {
+    if let Some(last) = newest {
         if last + 1 > *events.time() {
             events.advance_to(last + 1);
         }
@@ -340,21 +398,21 @@ fn drive(
     while !probe.done() {
         worker.step();
         record_latencies(&probe, &mut in_flight, histogram.as_mut());
-        forward(&insights);
+        forward(&outputs);
     }
     record_latencies(&probe, &mut in_flight, histogram.as_mut());
-    forward(&insights);
-    let _ = tx.send(Report::Progress(
-        stats.events,
-        stats.last.map(Timestamp::from_millis),
-    ));
-    if let Some(h) = &histogram {
-        stats.latency = LatencySummary {
-            p50_us: h.value_at_quantile(0.5),
-            p99_us: h.value_at_quantile(0.99),
-            max_us: h.max(),
-        };
+    forward(&outputs);
+    if worker.index() == 0 {
+        let _ = tx.send(Report::Progress(
+            line_index,
+            newest.map(Timestamp::from_millis),
+        ));
     }
+    stats.latency = histogram.as_ref().map(|h| LatencySummary {
+        p50_us: h.value_at_quantile(0.5),
+        p99_us: h.value_at_quantile(0.99),
+        max_us: h.max(),
+    });
     outcome.map(|()| Some(stats))
 }
 

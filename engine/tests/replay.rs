@@ -255,3 +255,44 @@ fn empty_input_is_an_error() {
         Ok(_) => panic!("an empty input must be an error"),
     }
 }
+
+#[test]
+fn workers_sharing_a_file_agree_on_late_events_and_output() {
+    let mut lines = scenario();
+    let at = lines.len() / 2;
+    lines.insert(at, metric(5, "db", "saturation", 0.99));
+    lines.insert(at + 7, "{broken".to_owned());
+    let dir = std::env::temp_dir().join(format!("kaizen-share-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("in.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let run_files = |workers: usize| {
+        let config = EngineConfig {
+            workers,
+            topology: topology(),
+            ..EngineConfig::default()
+        };
+        let mut sink = JsonlSink::new(Vec::new());
+        let report = replay(
+            JsonlSource::new(
+                kaizen_connectors::expand_inputs(std::slice::from_ref(&path)).unwrap(),
+            ),
+            &config,
+            &mut sink,
+            ReplayHooks::default(),
+        )
+        .unwrap();
+        (
+            sink.into_inner(),
+            report.events,
+            report.late_events,
+            report.decode_failures,
+        )
+    };
+    let one = run_files(1);
+    let three = run_files(3);
+    assert_eq!((one.1, one.2, one.3), (lines.len() as u64 - 2, 1, 1));
+    assert_eq!((three.1, three.2, three.3), (one.1, one.2, one.3));
+    assert!(one.0 == three.0, "insights differ between 1 and 3 workers");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -36,5 +36,5 @@ pub use incident::{ChangeRef, Incident, IncidentStatus, OriginCandidate, SignalR
 pub use insight::{Insight, Novelty, SimilarIncident, TimelineEntry};
 pub use signal::{Severity, Signal, SignalKind, SignalState};
 pub use symbol::Symbol;
-pub use time::{Timestamp, TimestampError};
+pub use time::{peek_ts, Timestamp, TimestampError};
 pub use topology::{ServiceInfo, Slo, Topology, TopologyError};

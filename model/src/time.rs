@@ -356,6 +356,29 @@ mod tests {
     }
 
     #[test]
+    fn peek_agrees_with_full_decoding() {
+        let lines = [
+            r#"{"ts":"2026-01-05T10:00:00.250+01:00","kind":"log","service":"a","message":"m"}"#,
+            r#"{ "kind" : "log", "service":"a","message":"ts","ts" : 1767600000 }"#,
+            r#"{"extra":{"ts":"x","n":[1,{"ts":2}]},"ts":1767600000123,"kind":"log","service":"a","message":"m"}"#,
+            r#"{"ts":1767600000.5,"kind":"log","service":"a","message":"{\"ts\":1}"}"#,
+            r#"{"ts":"1767600000","kind":"log","service":"a","message":"m"}"#,
+        ];
+        for line in lines {
+            let decoded = crate::Event::from_json(line).unwrap().ts;
+            assert_eq!(peek_ts(line.as_bytes()), Some(decoded), "{line}");
+        }
+        for bad in [
+            r#"{"kind":"log"}"#,
+            "not json",
+            r#"{"ts":"yesterday"}"#,
+            r#"[{"ts":1}]"#,
+        ] {
+            assert_eq!(peek_ts(bad.as_bytes()), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn unix_units_are_inferred_from_magnitude() {
         let expect = Timestamp(1_767_607_200_000);
         assert_eq!(Timestamp::from_unix_integer(1_767_607_200), expect);
@@ -374,4 +397,103 @@ mod tests {
         let from_json: Timestamp = serde_json::from_str("1767607200123").unwrap();
         assert_eq!(from_json, Timestamp(1_767_607_200_123));
     }
+}
+
+/// The event time of a native JSON Lines record without decoding the rest of it: the value of
+/// its top-level `ts` field, read as [`Timestamp`]'s deserializer would read it.
+///
+/// Readers that split a file between workers use it so that every worker sees every line's
+/// event time — and so agrees on the watermark — while decoding only its own share.
+///
+/// ```
+/// use kaizen_model::{peek_ts, Timestamp};
+/// let line = br#"{"labels":{"ts":1},"ts":"2026-01-05T00:00:00Z","kind":"log"}"#;
+/// assert_eq!(peek_ts(line), Timestamp::parse("2026-01-05T00:00:00Z").ok());
+/// assert_eq!(peek_ts(br#"{"kind":"log"}"#), None);
+/// ```
+pub fn peek_ts(line: &[u8]) -> Option<Timestamp> {
+    let ws = |mut i: usize| {
+        while line.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        i
+    };
+    let string_end = |start: usize| {
+        let mut i = start + 1;
+        while i < line.len() {
+            match line[i] {
+                b'\\' => i += 2,
+                b'"' => return Some(i),
+                _ => i += 1,
+            }
+        }
+        None
+    };
+    let mut i = ws(0);
+    if line.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    let mut depth = 1usize;
+    let mut expect_key = true;
+    while i < line.len() {
+        match line[i] {
+            b'"' => {
+                let end = string_end(i)?;
+                if depth == 1 && expect_key {
+                    let key = &line[i + 1..end];
+                    let colon = ws(end + 1);
+                    if line.get(colon) != Some(&b':') {
+                        return None;
+                    }
+                    let value = ws(colon + 1);
+                    if key == b"ts" {
+                        return peek_value(line, value);
+                    }
+                    expect_key = false;
+                    i = value;
+                    continue;
+                }
+                i = end + 1;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                i += 1;
+            }
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return None;
+                }
+                i += 1;
+            }
+            b',' => {
+                expect_key = depth == 1;
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+fn peek_value(line: &[u8], at: usize) -> Option<Timestamp> {
+    if line.get(at) == Some(&b'"') {
+        let rest = &line[at + 1..];
+        let end = rest.iter().position(|&c| c == b'"' || c == b'\\')?;
+        if rest[end] != b'"' {
+            return None;
+        }
+        return Timestamp::parse(std::str::from_utf8(&rest[..end]).ok()?).ok();
+    }
+    let rest = &line[at..];
+    let end = rest
+        .iter()
+        .position(|c| !matches!(c, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-'))
+        .unwrap_or(rest.len());
+    let text = std::str::from_utf8(&rest[..end]).ok()?;
+    if let Ok(n) = text.parse::<u64>() {
+        return Some(Timestamp::from_unix_integer(n));
+    }
+    Timestamp::from_unix_number(text.parse::<f64>().ok()?).ok()
 }
