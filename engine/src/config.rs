@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use kaizen_model::{PastIncident, Topology};
 use kaizen_operators::{
-    AlertConfig, AlertPipeline, BurnWindow, ChangeFeed, CorrelatorConfig, Detector, RecallConfig,
-    SloBurnDetector, ThresholdDetector, ThresholdRule,
+    AlertConfig, AlertPipeline, BurnWindow, ChangeFeed, CorrelatorConfig, Detector,
+    MetricAnomalyConfig, MetricAnomalyDetector, RecallConfig, SloBurnDetector, ThresholdDetector,
+    ThresholdRule,
 };
 
 /// Builds one worker's set of detectors. Every worker gets its own instances; events are
@@ -25,8 +26,10 @@ pub struct EngineConfig {
     pub tick: Duration,
     /// The service topology, if known (edges are also learned from spans).
     pub topology: Topology,
-    /// Static metric thresholds (the simple metric detector).
+    /// Static metric thresholds (absolute limits, on top of the learned baselines).
     pub thresholds: Vec<ThresholdRule>,
+    /// Learned per-series baselines and anomaly windows.
+    pub anomaly: MetricAnomalyConfig,
     /// Alert dedup, flapping, grouping, inhibition and silences.
     pub alerts: AlertConfig,
     /// Incident correlation.
@@ -48,6 +51,7 @@ impl Default for EngineConfig {
             tick: Duration::from_secs(1),
             topology: Topology::default(),
             thresholds: ThresholdRule::defaults(),
+            anomaly: MetricAnomalyConfig::default(),
             alerts: AlertConfig::default(),
             correlator: CorrelatorConfig::default(),
             batch_size: 4096,
@@ -62,10 +66,12 @@ impl EngineConfig {
     /// New per-service detectors plug in here.
     pub fn detector_factory(&self) -> DetectorFactory {
         let thresholds = self.thresholds.clone();
+        let anomaly = self.anomaly.clone();
         let topology = self.topology.clone();
         Arc::new(move || {
             vec![
-                Box::new(ThresholdDetector::new(thresholds.clone())) as Box<dyn Detector>,
+                Box::new(MetricAnomalyDetector::new(anomaly.clone())) as Box<dyn Detector>,
+                Box::new(ThresholdDetector::new(thresholds.clone())),
                 Box::new(SloBurnDetector::new(&topology, BurnWindow::workbook())),
                 Box::new(ChangeFeed),
             ]

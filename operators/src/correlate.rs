@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use kaizen_model::{
-    ChangeRef, Incident, IncidentStatus, Severity, Signal, SignalRef, SignalState, StableHasher,
-    Symbol, Timestamp,
+    ChangeRef, Incident, IncidentStatus, Severity, Signal, SignalKind, SignalRef, SignalState,
+    StableHasher, Symbol, Timestamp,
 };
 
 use crate::{OriginRanker, ServiceGraph};
@@ -28,6 +28,11 @@ pub struct CorrelatorConfig {
     pub change_lookback: Duration,
     /// Signals below this severity join incidents but never open one.
     pub open_severity: Severity,
+    /// Signals of these kinds open an incident only when critical; below that they join one.
+    /// Statistical detectors (learned baselines, log templates) see many series and so raise
+    /// more chance alarms than alerts people wrote; alone, a warning from them is not an
+    /// incident.
+    pub needs_corroboration: Vec<SignalKind>,
     /// At most this many signals are remembered per incident (the rest are counted).
     pub max_signals: usize,
 }
@@ -42,6 +47,7 @@ impl Default for CorrelatorConfig {
             group_interval: Duration::from_secs(60),
             change_lookback: Duration::from_secs(30 * 60),
             open_severity: Severity::Warning,
+            needs_corroboration: vec![SignalKind::MetricAnomaly, SignalKind::LogTemplate],
             max_signals: 256,
         }
     }
@@ -165,7 +171,7 @@ impl IncidentCorrelator {
         let target = existing.or_else(|| self.best_incident_for(signal));
         let id = match target {
             Some(id) => id,
-            None if signal.severity >= self.config.open_severity => {
+            None if self.may_open(signal) => {
                 let id = incident_id(signal);
                 self.open.insert(
                     id.clone(),
@@ -238,6 +244,12 @@ impl IncidentCorrelator {
         if let Some(due) = resolve_at {
             self.schedule(&id, Timer::Resolve, due);
         }
+    }
+
+    fn may_open(&self, signal: &Signal) -> bool {
+        signal.severity >= self.config.open_severity
+            && (signal.severity == Severity::Critical
+                || !self.config.needs_corroboration.contains(&signal.kind))
     }
 
     /// The open incident a new signal belongs to: recently active, close in the graph.
@@ -399,8 +411,6 @@ fn max_value(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    use kaizen_model::SignalKind;
-
     use super::*;
 
     const T0: u64 = 1_767_600_000_000;
@@ -527,6 +537,19 @@ mod tests {
         }
         c.on_watermark(Timestamp::from_millis(T0 + 3_600_000), &mut stepped);
         assert_eq!(stepped, run(&signals, 3600));
+    }
+
+    #[test]
+    fn a_lone_statistical_warning_joins_but_does_not_open() {
+        let mut anomaly = sig("db", "a", SignalState::Open, 0);
+        anomaly.kind = SignalKind::MetricAnomaly;
+        anomaly.severity = Severity::Warning;
+        assert!(run(std::slice::from_ref(&anomaly), 600).is_empty());
+        let mut later = anomaly.clone();
+        later.ts = Timestamp::from_millis(T0 + 20_000);
+        later.onset = later.ts;
+        let out = run(&[sig("api", "b", SignalState::Open, 10), later], 600);
+        assert_eq!(out.last().map(|i| i.services.len()), Some(2));
     }
 
     #[test]

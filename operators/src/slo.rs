@@ -215,7 +215,7 @@ impl Detector for SloBurnDetector {
 
 fn humanize(d: Duration) -> String {
     let s = d.as_secs();
-    if s % 3600 == 0 {
+    if s.is_multiple_of(3600) {
         format!("{}h", s / 3600)
     } else {
         format!("{}m", s / 60)

@@ -324,10 +324,14 @@ impl Estate {
                         .iter()
                         .map(|&c| self.services[c].name.clone())
                         .collect(),
-                    // User-facing services promise their users something: three nines, and a
-                    // p99 at the level the HighLatency alert pages on.
+                    // User-facing services promise their users something: an availability
+                    // whose error budget is at least 3× the normal error ratio (so a healthy day
+                    // burns well under 1×), and a p99 at the level HighLatency pages on.
                     slo: s.user_facing.then(|| Slo {
-                        availability: Some(0.999),
+                        availability: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05]
+                            .into_iter()
+                            .find(|budget| *budget >= 3.0 * s.base.err)
+                            .map(|budget| 1.0 - budget),
                         latency_p99_ms: Some((s.base.p99 * 2.5 / 50.0).round() * 50.0),
                     }),
                 })

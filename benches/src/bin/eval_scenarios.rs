@@ -1,0 +1,175 @@
+//! Incident accuracy on generated scenarios with ground truth: one fault = one incident,
+//! unrelated faults never merged, the right origin, and recurrences recalled.
+//!
+//! For each seed: simulate (all seven fault kinds appear in a day), replay through the engine,
+//! match incidents to faults (an incident matches a fault when it opened between 2 minutes
+//! before the fault's start and its end and involves one of its affected services), and score:
+//!
+//! * recall — faults matched by at least one incident; precision — incidents that match a fault;
+//! * split — faults matched by more than one incident; merged — incidents matching several faults;
+//! * origin AC@1 — matched faults whose incident's top origin is the fault's origin;
+//! * recall@1 — recurrences whose incident's most similar past incident is the original's;
+//! * false recall — first occurrences whose incident recalled anything above the threshold.
+//!
+//! `cargo run --release -p kaizen-benches --bin eval-scenarios -- --seeds 3 --duration 24h`
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Parser;
+use kaizen_connectors::{InsightSink, JsonlSource};
+use kaizen_engine::{replay, EngineConfig, ReplayHooks};
+use kaizen_model::Insight;
+use kaizen_simulator::{ground_truth, topology, write_events, ScenarioConfig};
+use serde_json::json;
+
+#[derive(Parser)]
+struct Args {
+    /// How many seeds (1..=N).
+    #[arg(long, default_value_t = 3)]
+    seeds: u64,
+    /// Scenario length.
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Worker threads.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// One JSON line per fault.
+    #[arg(long)]
+    verbose: bool,
+}
+
+struct Latest(BTreeMap<String, Insight>);
+
+impl InsightSink for Latest {
+    fn emit(&mut self, insight: &Insight) -> std::io::Result<()> {
+        self.0.insert(insight.id.clone(), insight.clone());
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Totals {
+    faults: usize,
+    detected: usize,
+    split: usize,
+    incidents: usize,
+    matching: usize,
+    merged: usize,
+    origin_hits: usize,
+    recurrences: usize,
+    recalled: usize,
+    firsts: usize,
+    false_recalls: usize,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let mut t = Totals::default();
+    for seed in 1..=args.seeds {
+        let scenario = ScenarioConfig {
+            seed,
+            ..ScenarioConfig::default().with_duration(args.duration)
+        };
+        let truth = ground_truth(&scenario);
+        let mut bytes = Vec::new();
+        write_events(&scenario, &mut bytes)?;
+        let config = EngineConfig {
+            workers: args.workers,
+            topology: topology(&scenario),
+            ..EngineConfig::default()
+        };
+        let mut sink = Latest(BTreeMap::new());
+        replay(
+            JsonlSource::from_reader("scenario", std::io::Cursor::new(bytes)),
+            &config,
+            &mut sink,
+            ReplayHooks::default(),
+        )?;
+        let incidents: Vec<&Insight> = sink.0.values().collect();
+        let matches = |f: &kaizen_simulator::Fault, i: &Insight| {
+            i.opened_at >= f.start.minus(Duration::from_secs(120))
+                && i.opened_at <= f.end
+                && i.services.iter().any(|s| f.affected.contains(s))
+        };
+        let mut incident_of: BTreeMap<&str, &Insight> = BTreeMap::new();
+        let mut seed_hits = 0;
+        for f in &truth.faults {
+            let mut found: Vec<&&Insight> = incidents.iter().filter(|i| matches(f, i)).collect();
+            found.sort_by_key(|i| i.opened_at);
+            t.faults += 1;
+            if args.verbose {
+                println!(
+                    "{}",
+                    json!({"fault": f.id, "kind": f.kind, "origin": f.origin, "start": f.start,
+                           "end": f.end, "recurrence_of": f.recurrence_of,
+                           "incidents": found.iter().map(|i| json!({"id": i.id, "opened": i.opened_at,
+                               "origin": i.origin.first().map(|c| &c.service),
+                               "similar": i.similar.first().map(|s| &s.id)})).collect::<Vec<_>>()})
+                );
+            }
+            if found.len() > 1 {
+                t.split += 1;
+            }
+            let Some(i) = found.first() else { continue };
+            t.detected += 1;
+            incident_of.insert(f.id.as_str(), i);
+            if i.origin.first().map(|c| &c.service) == Some(&f.origin) {
+                t.origin_hits += 1;
+                seed_hits += 1;
+            }
+            match &f.recurrence_of {
+                Some(original) => {
+                    t.recurrences += 1;
+                    if let (Some(o), Some(s)) =
+                        (incident_of.get(original.as_str()), i.similar.first())
+                    {
+                        if s.id == o.id {
+                            t.recalled += 1;
+                        }
+                    }
+                }
+                None => {
+                    t.firsts += 1;
+                    if !i.similar.is_empty() {
+                        t.false_recalls += 1;
+                    }
+                }
+            }
+        }
+        for i in &incidents {
+            t.incidents += 1;
+            let n = truth.faults.iter().filter(|f| matches(f, i)).count();
+            if n > 0 {
+                t.matching += 1;
+            }
+            if n > 1 {
+                t.merged += 1;
+            }
+        }
+        println!(
+            "{}",
+            json!({"seed": seed, "faults": truth.faults.len(), "incidents": incidents.len(),
+                   "origin_hits": seed_hits})
+        );
+    }
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    println!(
+        "{}",
+        json!({
+            "faults": t.faults, "incidents": t.incidents,
+            "recall": ratio(t.detected, t.faults),
+            "precision": ratio(t.matching, t.incidents),
+            "split_faults": t.split, "merged_incidents": t.merged,
+            "origin_ac@1": ratio(t.origin_hits, t.detected),
+            "recurrences": t.recurrences,
+            "recall_top1": ratio(t.recalled, t.recurrences),
+            "false_recall": ratio(t.false_recalls, t.firsts),
+        })
+    );
+    Ok(())
+}

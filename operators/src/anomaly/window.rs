@@ -1,0 +1,187 @@
+//! Anomaly windows: turning a stream of point scores into "open at … / closed at …" with
+//! hysteresis, so one incident is one window and a noisy point is not a page.
+
+use kaizen_model::Timestamp;
+
+use super::scorer::{Direction, PointScore, PointStatus};
+
+/// When a window opens and closes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowConfig {
+    /// A point is anomalous when its p-value is at most this.
+    pub open_p: f64,
+    /// A window opens when `open_k` of the last `open_n` scored points are anomalous ...
+    pub open_k: u8,
+    /// ... (at most 32).
+    pub open_n: u8,
+    /// ... or at once on one point this extreme: a spike is one point long.
+    pub instant_p: f64,
+    /// A point is normal when its p-value is above this (between the two it is neither, and
+    /// keeps an open window open).
+    pub close_p: f64,
+    /// An open window closes after this many consecutive normal points.
+    pub close_after: u16,
+}
+
+impl Default for WindowConfig {
+    fn default() -> Self {
+        WindowConfig {
+            open_p: 1e-2,
+            open_k: 3,
+            open_n: 5,
+            instant_p: 1e-4,
+            close_p: 5e-2,
+            close_after: 10,
+        }
+    }
+}
+
+/// What a window looked like when it opened or closed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WindowInfo {
+    /// First anomalous point of the window.
+    pub onset: Timestamp,
+    /// When this state change happened (the confirming point, or the closing one).
+    pub ts: Timestamp,
+    /// Direction of the most extreme point.
+    pub direction: Direction,
+    /// The most extreme value so far (largest |z|).
+    pub peak: f64,
+    /// What the baseline expected at the peak.
+    pub expected_at_peak: f64,
+    /// Smallest p-value so far.
+    pub min_p: f64,
+    /// Largest |z| so far (point or sustained-shift z).
+    pub max_z: f64,
+    /// Anomalous points so far.
+    pub anomalous_points: u32,
+}
+
+impl WindowInfo {
+    /// `1 - min_p`.
+    pub fn confidence(&self) -> f64 {
+        1.0 - self.min_p
+    }
+}
+
+/// A window state change.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum WindowEvent {
+    /// Enough anomalous points: the window is open.
+    Opened(WindowInfo),
+    /// Enough normal points (or the series went quiet): the window is closed.
+    Closed(WindowInfo),
+}
+
+/// The hysteresis state machine of one series (about 80 bytes).
+#[derive(Clone, Debug, Default)]
+pub struct AnomalyWindow {
+    info: Option<WindowInfo>,
+    /// Last `open_n` scored points, newest in bit 0: 1 = anomalous.
+    recent: u32,
+    normal_run: u16,
+    open: bool,
+}
+
+impl AnomalyWindow {
+    /// A closed window with no history.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The window is open.
+    pub fn is_open(&self) -> bool {
+        self.open
+    }
+
+    /// The open (or pending) window so far.
+    pub fn info(&self) -> Option<&WindowInfo> {
+        self.info.as_ref()
+    }
+
+    /// Feeds one scored point; unscored points (warm-up, skipped) change nothing.
+    pub fn update(
+        &mut self,
+        cfg: &WindowConfig,
+        ts: Timestamp,
+        value: f64,
+        point: &PointScore,
+    ) -> Option<WindowEvent> {
+        if point.status != PointStatus::Scored {
+            return None;
+        }
+        let n = u32::from(cfg.open_n.clamp(1, 32));
+        let mask = if n >= 32 { u32::MAX } else { (1u32 << n) - 1 };
+        let anomalous = point.p_value <= cfg.open_p;
+        // A new episode starts at an anomalous point with none among the previous n-1.
+        if !self.open && anomalous && self.recent & (mask >> 1) == 0 {
+            self.info = None;
+        }
+        self.recent = ((self.recent << 1) | u32::from(anomalous)) & mask;
+        if anomalous || self.open {
+            self.track(ts, value, point, anomalous);
+        } else if self.recent == 0 {
+            self.info = None;
+        }
+        if self.open {
+            if point.p_value > cfg.close_p {
+                self.normal_run = self.normal_run.saturating_add(1);
+            } else {
+                self.normal_run = 0;
+            }
+            if self.normal_run >= cfg.close_after {
+                return self.close(ts).map(WindowEvent::Closed);
+            }
+            return None;
+        }
+        let confirmed = self.recent.count_ones() >= u32::from(cfg.open_k.max(1))
+            || (anomalous && point.p_value <= cfg.instant_p);
+        if confirmed {
+            self.open = true;
+            self.normal_run = 0;
+            if let Some(info) = self.info.as_mut() {
+                info.ts = ts;
+                return Some(WindowEvent::Opened(*info));
+            }
+        }
+        None
+    }
+
+    fn track(&mut self, ts: Timestamp, value: f64, point: &PointScore, anomalous: bool) {
+        let z = point.z.abs().max(point.shift_z.abs());
+        let info = self.info.get_or_insert(WindowInfo {
+            onset: ts,
+            ts,
+            direction: point.direction,
+            peak: value,
+            expected_at_peak: point.expected,
+            min_p: point.p_value,
+            max_z: z,
+            anomalous_points: 0,
+        });
+        if anomalous {
+            info.anomalous_points += 1;
+        }
+        if z > info.max_z || (anomalous && info.anomalous_points == 1) {
+            info.max_z = info.max_z.max(z);
+            info.peak = value;
+            info.expected_at_peak = point.expected;
+            info.direction = point.direction;
+        }
+        info.min_p = info.min_p.min(point.p_value);
+    }
+
+    /// Closes an open window at `ts` (e.g. the series went quiet); `None` if none was open.
+    pub fn close(&mut self, ts: Timestamp) -> Option<WindowInfo> {
+        if !self.open {
+            return None;
+        }
+        self.open = false;
+        self.recent = 0;
+        self.normal_run = 0;
+        self.info.take().map(|mut info| {
+            info.ts = ts;
+            info
+        })
+    }
+}
