@@ -317,88 +317,6 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_round_trips_and_accepts_offsets() {
-        let t = Timestamp::parse("2026-11-22T00:23:13.5Z").unwrap();
-        assert_eq!(t.to_string(), "2026-11-22T00:23:13.500Z");
-        assert_eq!(Timestamp::parse(&t.to_string()).unwrap(), t);
-        let with_offset = Timestamp::parse("2026-11-22T02:23:13.500+02:00").unwrap();
-        assert_eq!(with_offset, t);
-        assert_eq!(
-            Timestamp::parse("1970-01-01T00:00:00Z").unwrap(),
-            Timestamp(0)
-        );
-        assert_eq!(
-            Timestamp::parse("2024-02-29T12:00:00.123456789Z")
-                .unwrap()
-                .to_string(),
-            "2024-02-29T12:00:00.123Z"
-        );
-    }
-
-    #[test]
-    fn rejects_malformed_rfc3339() {
-        for bad in [
-            "2026-13-01T00:00:00Z",
-            "2026-02-30T00:00:00Z",
-            "2026-01-01T00:00:00",
-            "2026-01-01",
-            "yesterday",
-            "2026-01-01T00:00:00.Z",
-            "2026-01-01T00:00:00Zjunk",
-        ] {
-            assert!(Timestamp::parse(bad).is_err(), "{bad} should be rejected");
-        }
-    }
-
-    #[test]
-    fn peek_agrees_with_full_decoding() {
-        let lines = [
-            r#"{"ts":"2026-01-05T10:00:00.250+01:00","kind":"log","service":"a","message":"m"}"#,
-            r#"{ "kind" : "log", "service":"a","message":"ts","ts" : 1767600000 }"#,
-            r#"{"extra":{"ts":"x","n":[1,{"ts":2}]},"ts":1767600000123,"kind":"log","service":"a","message":"m"}"#,
-            r#"{"ts":1767600000.5,"kind":"log","service":"a","message":"{\"ts\":1}"}"#,
-            r#"{"ts":"1767600000","kind":"log","service":"a","message":"m"}"#,
-        ];
-        for line in lines {
-            let decoded = crate::Event::from_json(line).unwrap().ts;
-            assert_eq!(peek_ts(line.as_bytes()), Some(decoded), "{line}");
-        }
-        for bad in [
-            r#"{"kind":"log"}"#,
-            "not json",
-            r#"{"ts":"yesterday"}"#,
-            r#"[{"ts":1}]"#,
-        ] {
-            assert_eq!(peek_ts(bad.as_bytes()), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn unix_units_are_inferred_from_magnitude() {
-        let expect = Timestamp(1_767_607_200_000);
-        assert_eq!(Timestamp::from_unix_integer(1_767_607_200), expect);
-        assert_eq!(Timestamp::from_unix_integer(1_767_607_200_000), expect);
-        assert_eq!(Timestamp::from_unix_integer(1_767_607_200_000_000), expect);
-        assert_eq!(
-            Timestamp::from_unix_integer(1_767_607_200_000_000_000),
-            expect
-        );
-        assert_eq!(
-            Timestamp::from_unix_number(1_767_607_200.0).unwrap(),
-            expect
-        );
-        assert!(Timestamp::from_unix_number(f64::NAN).is_err());
-        assert!(Timestamp::from_unix_number(-1.0).is_err());
-        let from_json: Timestamp = serde_json::from_str("1767607200123").unwrap();
-        assert_eq!(from_json, Timestamp(1_767_607_200_123));
-    }
-}
-
 /// The event time of a native JSON Lines record without decoding the rest of it: the value of
 /// its top-level `ts` field, read as [`Timestamp`]'s deserializer would read it.
 ///
@@ -496,4 +414,86 @@ fn peek_value(line: &[u8], at: usize) -> Option<Timestamp> {
         return Some(Timestamp::from_unix_integer(n));
     }
     Timestamp::from_unix_number(text.parse::<f64>().ok()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trips_and_accepts_offsets() {
+        let t = Timestamp::parse("2026-11-22T00:23:13.5Z").unwrap();
+        assert_eq!(t.to_string(), "2026-11-22T00:23:13.500Z");
+        assert_eq!(Timestamp::parse(&t.to_string()).unwrap(), t);
+        let with_offset = Timestamp::parse("2026-11-22T02:23:13.500+02:00").unwrap();
+        assert_eq!(with_offset, t);
+        assert_eq!(
+            Timestamp::parse("1970-01-01T00:00:00Z").unwrap(),
+            Timestamp(0)
+        );
+        assert_eq!(
+            Timestamp::parse("2024-02-29T12:00:00.123456789Z")
+                .unwrap()
+                .to_string(),
+            "2024-02-29T12:00:00.123Z"
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_rfc3339() {
+        for bad in [
+            "2026-13-01T00:00:00Z",
+            "2026-02-30T00:00:00Z",
+            "2026-01-01T00:00:00",
+            "2026-01-01",
+            "yesterday",
+            "2026-01-01T00:00:00.Z",
+            "2026-01-01T00:00:00Zjunk",
+        ] {
+            assert!(Timestamp::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn peek_agrees_with_full_decoding() {
+        let lines = [
+            r#"{"ts":"2026-01-05T10:00:00.250+01:00","kind":"log","service":"a","message":"m"}"#,
+            r#"{ "kind" : "log", "service":"a","message":"ts","ts" : 1767600000 }"#,
+            r#"{"extra":{"ts":"x","n":[1,{"ts":2}]},"ts":1767600000123,"kind":"log","service":"a","message":"m"}"#,
+            r#"{"ts":1767600000.5,"kind":"log","service":"a","message":"{\"ts\":1}"}"#,
+            r#"{"ts":"1767600000","kind":"log","service":"a","message":"m"}"#,
+        ];
+        for line in lines {
+            let decoded = crate::Event::from_json(line).unwrap().ts;
+            assert_eq!(peek_ts(line.as_bytes()), Some(decoded), "{line}");
+        }
+        for bad in [
+            r#"{"kind":"log"}"#,
+            "not json",
+            r#"{"ts":"yesterday"}"#,
+            r#"[{"ts":1}]"#,
+        ] {
+            assert_eq!(peek_ts(bad.as_bytes()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn unix_units_are_inferred_from_magnitude() {
+        let expect = Timestamp(1_767_607_200_000);
+        assert_eq!(Timestamp::from_unix_integer(1_767_607_200), expect);
+        assert_eq!(Timestamp::from_unix_integer(1_767_607_200_000), expect);
+        assert_eq!(Timestamp::from_unix_integer(1_767_607_200_000_000), expect);
+        assert_eq!(
+            Timestamp::from_unix_integer(1_767_607_200_000_000_000),
+            expect
+        );
+        assert_eq!(
+            Timestamp::from_unix_number(1_767_607_200.0).unwrap(),
+            expect
+        );
+        assert!(Timestamp::from_unix_number(f64::NAN).is_err());
+        assert!(Timestamp::from_unix_number(-1.0).is_err());
+        let from_json: Timestamp = serde_json::from_str("1767607200123").unwrap();
+        assert_eq!(from_json, Timestamp(1_767_607_200_123));
+    }
 }
