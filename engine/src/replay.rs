@@ -112,6 +112,9 @@ impl SourceStats {
     }
 }
 
+/// A worker's input and its share of the lines.
+type Reader = (JsonlSource, Share);
+
 /// Which lines a reader decodes: line `i` (counting non-blank lines across all inputs) belongs
 /// to reader `i % peers`. Every reader still sees every line's event time, so all agree on the
 /// watermark and on which events are late, whatever the number of readers.
@@ -152,7 +155,7 @@ pub fn replay(
     // Files can be read by every worker, each decoding its share of the lines; stdin and
     // other one-shot readers are read and decoded by worker 0 alone.
     let peers = config.workers;
-    let mut shares: Vec<Option<(JsonlSource, Share)>> = (0..peers).map(|_| None).collect();
+    let mut shares: Vec<Option<Reader>> = (0..peers).map(|_| None).collect();
     let reopened: Option<Vec<JsonlSource>> = (peers > 1)
         .then(|| (1..peers).map(|_| source.reopen()).collect())
         .flatten();
@@ -165,7 +168,7 @@ pub fn replay(
         }
         None => shares[0] = Some((source, Share::new(0, 1))),
     }
-    let shares: Arc<Vec<Mutex<Option<(JsonlSource, Share)>>>> =
+    let shares: Arc<Vec<Mutex<Option<Reader>>>> =
         Arc::new(shares.into_iter().map(Mutex::new).collect());
     let worker_config = config.clone();
     let guards = timely::execute(timely::Config::process(config.workers), move |worker| {
@@ -249,7 +252,7 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 fn drive(
     worker: &mut timely::worker::Worker,
     handles: dataflow::Handles,
-    source: Option<(JsonlSource, Share)>,
+    source: Option<Reader>,
     config: &EngineConfig,
     tx: &mpsc::Sender<Report>,
     outputs: mpsc::Receiver<Output>,
