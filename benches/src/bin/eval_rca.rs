@@ -64,7 +64,10 @@ fn split_column(column: &str) -> Option<(&str, &str)> {
     Some((&column[..i], &column[i + 1..]))
 }
 
-fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<(u64, Vec<f64>)>)> {
+/// A CSV's header and its rows as (unix seconds, values).
+type Table = (Vec<String>, Vec<(u64, Vec<f64>)>);
+
+fn read_csv(path: &Path) -> Result<Table> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut lines = text.lines();
