@@ -145,7 +145,7 @@ fn cascade_and_unrelated_fault_become_two_incidents_with_the_right_origins() {
         .find(|i| i.services.iter().any(|s| s.as_str() == "web"))
         .unwrap();
     assert_eq!(first.status, IncidentStatus::Resolved);
-    assert_eq!(first.origin[0].service.as_str(), "db");
+    assert_eq!(first.origin[0].service.as_str(), "db", "{first:#?}");
     assert_eq!(first.impacted.len(), 1);
     assert!(
         !first.suspect_changes.is_empty(),

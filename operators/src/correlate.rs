@@ -92,6 +92,9 @@ pub struct IncidentCorrelator {
     graph: ServiceGraph,
     ranker: OriginRanker,
     open: BTreeMap<String, OpenIncident>,
+    /// Open signals that may not open an incident alone, waiting (up to the join window) for
+    /// an incident nearby to join.
+    pending: BTreeMap<(SignalKind, String), Signal>,
     changes: VecDeque<ChangeRef>,
     timers: BTreeSet<(Timestamp, Timer, String)>,
 }
@@ -108,6 +111,7 @@ impl IncidentCorrelator {
             graph,
             ranker,
             open: BTreeMap::new(),
+            pending: BTreeMap::new(),
             changes: VecDeque::new(),
             timers: BTreeSet::new(),
         }
@@ -171,7 +175,15 @@ impl IncidentCorrelator {
         let target = existing.or_else(|| self.best_incident_for(signal));
         let id = match target {
             Some(id) => id,
-            None if self.may_open(signal) => {
+            None if !self.may_open(signal) => {
+                let horizon = signal.ts.minus(self.config.join_window);
+                self.pending.retain(|_, p| p.ts >= horizon);
+                self.pending
+                    .entry((signal.kind, signal.key.clone()))
+                    .or_insert_with(|| signal.clone());
+                return;
+            }
+            None => {
                 let id = incident_id(signal);
                 self.open.insert(
                     id.clone(),
@@ -188,9 +200,9 @@ impl IncidentCorrelator {
                     },
                 );
                 self.schedule(&id, Timer::Emit, signal.ts.plus(self.config.group_wait));
+                self.adopt_pending(&id, signal);
                 id
             }
-            None => return,
         };
         let max_signals = self.config.max_signals;
         if let Some(inc) = self.open.get_mut(&id) {
@@ -215,7 +227,42 @@ impl IncidentCorrelator {
         self.touch(&id, signal.ts);
     }
 
+    /// A new incident takes in the waiting signals that are recent and near it in the graph,
+    /// with their own onsets (they may well be the origin's first symptoms).
+    fn adopt_pending(&mut self, id: &str, opener: &Signal) {
+        let horizon = opener.ts.minus(self.config.join_window);
+        let near: Vec<(SignalKind, String)> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.ts >= horizon)
+            .filter(|(_, p)| {
+                self.graph
+                    .distance(&p.service, &opener.service, self.config.max_hops)
+                    .is_some()
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        let max_signals = self.config.max_signals;
+        for k in near {
+            if let (Some(p), Some(inc)) = (self.pending.remove(&k), self.open.get_mut(id)) {
+                inc.opened_at = inc.opened_at.min(p.onset);
+                if inc.signals.len() < max_signals {
+                    inc.signals.push(signal_ref(&p));
+                } else {
+                    inc.dropped_signals += 1;
+                }
+            }
+        }
+    }
+
     fn on_close(&mut self, signal: &Signal) {
+        if self
+            .pending
+            .remove(&(signal.kind, signal.key.clone()))
+            .is_some()
+        {
+            return;
+        }
         let Some(id) = self.open.iter().find_map(|(id, inc)| {
             inc.signals
                 .iter()
@@ -550,6 +597,15 @@ mod tests {
         later.onset = later.ts;
         let out = run(&[sig("api", "b", SignalState::Open, 10), later], 600);
         assert_eq!(out.last().map(|i| i.services.len()), Some(2));
+        // A waiting warning is adopted, with its onset, when an incident opens near it.
+        let out = run(
+            &[anomaly.clone(), sig("api", "b", SignalState::Open, 60)],
+            600,
+        );
+        let first = &out[0];
+        assert_eq!(first.services.len(), 2);
+        assert_eq!(first.opened_at, anomaly.onset);
+        assert_eq!(first.origin[0].service.as_str(), "db");
     }
 
     #[test]
