@@ -6,8 +6,8 @@ use std::time::Duration;
 use kaizen_model::{PastIncident, Topology};
 use kaizen_operators::{
     AlertConfig, AlertPipeline, BurnWindow, ChangeFeed, CorrelatorConfig, Detector,
-    MetricAnomalyConfig, MetricAnomalyDetector, RecallConfig, SloBurnDetector, ThresholdDetector,
-    ThresholdRule,
+    LogTemplateConfig, LogTemplateDetector, MetricAnomalyConfig, MetricAnomalyDetector,
+    RecallConfig, SloBurnDetector, ThresholdDetector, ThresholdRule,
 };
 
 /// Builds one worker's set of detectors. Every worker gets its own instances; events are
@@ -30,6 +30,8 @@ pub struct EngineConfig {
     pub thresholds: Vec<ThresholdRule>,
     /// Learned per-series baselines and anomaly windows.
     pub anomaly: MetricAnomalyConfig,
+    /// Log template mining: new, spiking and error templates.
+    pub log_templates: LogTemplateConfig,
     /// Alert dedup, flapping, grouping, inhibition and silences.
     pub alerts: AlertConfig,
     /// Incident correlation.
@@ -52,6 +54,7 @@ impl Default for EngineConfig {
             topology: Topology::default(),
             thresholds: ThresholdRule::defaults(),
             anomaly: MetricAnomalyConfig::default(),
+            log_templates: LogTemplateConfig::default(),
             alerts: AlertConfig::default(),
             correlator: CorrelatorConfig::default(),
             batch_size: 4096,
@@ -67,10 +70,12 @@ impl EngineConfig {
     pub fn detector_factory(&self) -> DetectorFactory {
         let thresholds = self.thresholds.clone();
         let anomaly = self.anomaly.clone();
+        let log_templates = self.log_templates.clone();
         let topology = self.topology.clone();
         Arc::new(move || {
             vec![
                 Box::new(MetricAnomalyDetector::new(anomaly.clone())) as Box<dyn Detector>,
+                Box::new(LogTemplateDetector::new(log_templates.clone())),
                 Box::new(ThresholdDetector::new(thresholds.clone())),
                 Box::new(SloBurnDetector::new(&topology, BurnWindow::workbook())),
                 Box::new(ChangeFeed),

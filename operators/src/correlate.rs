@@ -213,6 +213,7 @@ impl IncidentCorrelator {
                 .find(|s| s.kind == signal.kind && s.key == signal.key)
             {
                 s.ended = None;
+                s.severity = s.severity.max(signal.severity);
                 s.summary.clone_from(&signal.summary);
                 s.value = max_value(s.value, signal.value);
             } else if inc.signals.len() < max_signals {
