@@ -48,6 +48,9 @@ pub struct SignalRef {
     pub ended: Option<Timestamp>,
     /// Peak observed value, where there is one.
     pub value: Option<f64>,
+    /// Largest deviation from normal seen (see `Signal::strength`).
+    #[serde(default)]
+    pub strength: f64,
 }
 
 /// One candidate for where the incident started.

@@ -111,4 +111,8 @@ pub struct Signal {
     pub summary: String,
     /// The observed value that made it fire, where there is one.
     pub value: Option<f64>,
+    /// How far from normal, in robust standard deviations (|z|) for detectors that learn a
+    /// baseline; 0 when the detector has no such measure. Origin ranking compares it.
+    #[serde(default)]
+    pub strength: f64,
 }

@@ -386,6 +386,7 @@ impl AlertPipeline {
                 severity,
                 summary,
                 value: Some(visible.len() as f64),
+                strength: 0.0,
             })
         } else if g.open {
             Some(Signal {
@@ -399,6 +400,7 @@ impl AlertPipeline {
                 severity: Severity::Info,
                 summary: format!("{} resolved on {}", g.name, g.service),
                 value: Some(0.0),
+                strength: 0.0,
             })
         } else {
             None

@@ -320,6 +320,7 @@ impl MetricAnomalyDetector {
             severity,
             summary: open_summary(service, &m.name, &info),
             value: Some(info.peak),
+            strength: info.max_z.abs(),
         });
         self.timers.insert((due, key));
         s.open = Some(Box::new(open));
@@ -385,6 +386,7 @@ fn close_signal(open: &OpenSignal, info: &WindowInfo, why: Option<&str>) -> Sign
         severity: open.severity,
         summary,
         value: Some(info.peak),
+        strength: info.max_z.abs(),
     }
 }
 

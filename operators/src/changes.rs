@@ -34,6 +34,7 @@ impl Detector for ChangeFeed {
                     c.description.clone()
                 },
                 value: None,
+                strength: 0.0,
             });
         }
     }

@@ -214,6 +214,7 @@ impl IncidentCorrelator {
             {
                 s.ended = None;
                 s.severity = s.severity.max(signal.severity);
+                s.strength = s.strength.max(signal.strength);
                 s.summary.clone_from(&signal.summary);
                 s.value = max_value(s.value, signal.value);
             } else if inc.signals.len() < max_signals {
@@ -282,6 +283,7 @@ impl IncidentCorrelator {
             {
                 s.ended = Some(signal.ts);
                 s.value = max_value(s.value, signal.value);
+                s.strength = s.strength.max(signal.strength);
             }
             inc.last_activity = inc.last_activity.max(signal.ts);
             if inc.all_clear() {
@@ -447,6 +449,7 @@ fn signal_ref(s: &Signal) -> SignalRef {
         onset: s.onset,
         ended: None,
         value: s.value,
+        strength: s.strength,
     }
 }
 
@@ -476,6 +479,7 @@ mod tests {
             severity: Severity::Critical,
             summary: format!("{service} errors"),
             value: None,
+            strength: 0.0,
         }
     }
 

@@ -222,6 +222,7 @@ mod tests {
             onset: Timestamp::from_millis(1000),
             ended: Some(Timestamp::from_millis(2000)),
             value: None,
+            strength: 0.0,
         };
         let incident = Incident {
             id: "inc-1".into(),

@@ -36,6 +36,7 @@ impl Default for OriginRanker {
 struct Evidence<'a> {
     onset: Timestamp,
     first_signal: &'a SignalRef,
+    strongest: &'a SignalRef,
 }
 
 impl OriginRanker {
@@ -51,10 +52,14 @@ impl OriginRanker {
             let e = per_service.entry(&s.service).or_insert(Evidence {
                 onset: s.onset,
                 first_signal: s,
+                strongest: s,
             });
             if s.onset < e.onset {
                 e.onset = s.onset;
                 e.first_signal = s;
+            }
+            if s.strength > e.strongest.strength {
+                e.strongest = s;
             }
         }
         let Some(first) = per_service.values().map(|e| e.onset).min() else {
@@ -63,6 +68,12 @@ impl OriginRanker {
         let services: Vec<&Symbol> = per_service.keys().copied().collect();
         let others = services.len().saturating_sub(1).max(1) as f64;
         let half_life = self.onset_half_life.as_secs_f64().max(1.0);
+        // Deviations span orders of magnitude (a pegged CPU can be thousands of σ): compare
+        // them on a log scale, relative to the strongest in the incident.
+        let strongest = per_service
+            .values()
+            .map(|e| e.strongest.strength)
+            .fold(0.0f64, f64::max);
 
         let mut ranked: Vec<OriginCandidate> = per_service
             .iter()
@@ -134,7 +145,23 @@ impl OriginRanker {
                     None => 0.0,
                 };
 
-                let mut score = 0.4 * onset_score + 0.4 * graph_score + 0.2 * change_score;
+                let strength = e.strongest.strength;
+                let magnitude_score = if strongest > 0.0 {
+                    strength.ln_1p() / strongest.ln_1p()
+                } else {
+                    0.0
+                };
+                if strength > 0.0 && strength >= strongest {
+                    evidence.push(format!(
+                        "the largest deviation from normal in the incident ({strength:.0}σ): {}",
+                        e.strongest.summary
+                    ));
+                }
+
+                let mut score = 0.3 * onset_score
+                    + 0.3 * graph_score
+                    + 0.15 * change_score
+                    + 0.25 * magnitude_score;
                 if !sick_dependencies.is_empty() {
                     score *= 0.5;
                 }
@@ -178,6 +205,7 @@ mod tests {
             onset: Timestamp::from_millis(onset_s * 1000),
             ended: None,
             value: None,
+            strength: 0.0,
         }
     }
 

@@ -186,6 +186,7 @@ impl Detector for SloBurnDetector {
                         budget.availability * 100.0
                     ),
                     value: Some(long),
+                    strength: 0.0,
                 });
             }
             (None, Some((onset, severity))) => {
@@ -204,6 +205,7 @@ impl Detector for SloBurnDetector {
                         event.service
                     ),
                     value: None,
+                    strength: 0.0,
                 });
             }
             _ => {}

@@ -106,6 +106,7 @@ impl Detector for ThresholdDetector {
             severity: rule.severity,
             summary,
             value: Some(value),
+            strength: 0.0,
         };
         if breach {
             if s.breaching == 0 && s.open_since.is_none() {

@@ -21,6 +21,7 @@ fn incident(
             onset: Timestamp::from_millis(opened),
             ended: None,
             value: None,
+            strength: 0.0,
         })
         .collect();
     let mut services: Vec<Symbol> = signals.iter().map(|s| s.service.clone()).collect();

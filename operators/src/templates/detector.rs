@@ -386,6 +386,7 @@ impl LogTemplateDetector {
             severity,
             summary: format!("{service}: {what}{detail}"),
             value: Some(value),
+            strength: 0.0,
         });
     }
 
@@ -456,6 +457,7 @@ impl LogTemplateDetector {
             severity: e.severity,
             summary: format!("{service}: {what}"),
             value: Some(value as f64),
+            strength: 0.0,
         });
     }
 }
