@@ -536,6 +536,30 @@ mod tests {
     }
 
     #[test]
+    fn a_cascade_across_four_hops_is_one_incident_with_the_deepest_origin() {
+        let mut g = ServiceGraph::default();
+        for (a, b) in [
+            ("edge", "web"),
+            ("web", "api"),
+            ("api", "svc"),
+            ("svc", "db"),
+        ] {
+            g.update_edge(&Symbol::new(a), &Symbol::new(b), 1);
+        }
+        let mut c = IncidentCorrelator::new(CorrelatorConfig::default(), g);
+        let mut out = Vec::new();
+        // The failure climbs from db to edge, one hop every 40 s.
+        for (i, svc) in ["db", "svc", "api", "web", "edge"].iter().enumerate() {
+            c.on_signal(&sig(svc, svc, SignalState::Open, i as u64 * 40), &mut out);
+        }
+        c.on_watermark(Timestamp::from_millis(T0 + 600_000), &mut out);
+        assert!(out.iter().all(|i| i.id == out[0].id), "one incident");
+        let last = out.last().unwrap();
+        assert_eq!(last.services.len(), 5);
+        assert_eq!(last.origin[0].service.as_str(), "db");
+    }
+
+    #[test]
     fn unrelated_simultaneous_problems_stay_separate() {
         let out = run(
             &[

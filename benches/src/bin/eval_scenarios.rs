@@ -6,7 +6,8 @@
 //! before the fault's start and its end and involves one of its affected services), and score:
 //!
 //! * recall — faults matched by at least one incident; precision — incidents that match a fault;
-//! * split — faults matched by more than one incident; merged — incidents matching several faults;
+//! * split — faults matched by more than one incident; merged — incidents open across several
+//!   faults they share services with;
 //! * origin AC@1 — matched faults whose incident's top origin is the fault's origin;
 //! * recall@1 — recurrences whose incident's most similar past incident is the original's;
 //! * false recall — first occurrences whose incident recalled anything above the threshold.
@@ -141,13 +142,20 @@ fn main() -> Result<()> {
                 }
             }
         }
+        // An incident covers a fault when the fault starts while the incident is open and
+        // they share a service: covering two faults is a merge, whether or not it opened in
+        // either one's window.
+        let covers = |i: &Insight, f: &kaizen_simulator::Fault| {
+            i.opened_at <= f.end
+                && i.resolved_at.is_none_or(|r| r >= f.start)
+                && i.services.iter().any(|s| f.affected.contains(s))
+        };
         for i in &incidents {
             t.incidents += 1;
-            let n = truth.faults.iter().filter(|f| matches(f, i)).count();
-            if n > 0 {
+            if truth.faults.iter().any(|f| matches(f, i)) {
                 t.matching += 1;
             }
-            if n > 1 {
+            if truth.faults.iter().filter(|f| covers(i, f)).count() > 1 {
                 t.merged += 1;
             }
         }
