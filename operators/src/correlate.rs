@@ -309,9 +309,13 @@ impl IncidentCorrelator {
             .iter()
             .filter(|(_, inc)| inc.last_activity >= horizon)
             .filter_map(|(id, inc)| {
+                // Only services still showing symptoms attract new signals: an incident in its
+                // quiet period does not absorb a fresh problem next door.
                 let hops = inc
-                    .services()
-                    .into_iter()
+                    .signals
+                    .iter()
+                    .filter(|s| s.ended.is_none())
+                    .map(|s| &s.service)
                     .filter_map(|s| {
                         self.graph
                             .distance(&signal.service, s, self.config.max_hops)

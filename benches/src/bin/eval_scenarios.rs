@@ -6,8 +6,8 @@
 //! before the fault's start and its end and involves one of its affected services), and score:
 //!
 //! * recall — faults matched by at least one incident; precision — incidents that match a fault;
-//! * split — faults matched by more than one incident; merged — incidents open across several
-//!   faults they share services with;
+//! * split — faults matched by more than one incident; merged — incidents that took in symptoms
+//!   of two or more faults while those lasted;
 //! * origin AC@1 — matched faults whose incident's top origin is the fault's origin;
 //! * recall@1 — recurrences whose incident's most similar past incident is the original's;
 //! * false recall — first occurrences whose incident recalled anything above the threshold.
@@ -142,13 +142,17 @@ fn main() -> Result<()> {
                 }
             }
         }
-        // An incident covers a fault when the fault starts while the incident is open and
-        // they share a service: covering two faults is a merge, whether or not it opened in
-        // either one's window.
+        // An incident covers a fault when it took in a symptom of one of the fault's services
+        // while the fault lasted: covering two faults is a merge, whether or not the incident
+        // opened in either one's window.
         let covers = |i: &Insight, f: &kaizen_simulator::Fault| {
-            i.opened_at <= f.end
-                && i.resolved_at.is_none_or(|r| r >= f.start)
-                && i.services.iter().any(|s| f.affected.contains(s))
+            i.timeline.iter().any(|e| {
+                e.ts >= f.start
+                    && e.ts <= f.end
+                    && f.affected
+                        .iter()
+                        .any(|s| e.text.starts_with(&format!("{s}: ")))
+            })
         };
         for i in &incidents {
             t.incidents += 1;
