@@ -20,16 +20,17 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn simulate(dir: &Path, seed: &str) {
-    let out = kaizen(&[
+/// `kaizen simulate --duration 3h --out DIR` plus `extra` flags.
+fn simulate(dir: &Path, extra: &[&str]) {
+    let mut args = vec![
         "simulate",
-        "--seed",
-        seed,
         "--duration",
         "3h",
         "--out",
         dir.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let out = kaizen(&args);
     assert!(
         out.status.success(),
         "{}",
@@ -57,8 +58,8 @@ fn replay(dir: &Path, workers: &str) -> Vec<u8> {
 #[test]
 fn simulate_is_deterministic_and_writes_the_contracted_files() {
     let (a, b) = (scratch("sim-a"), scratch("sim-b"));
-    simulate(&a, "5");
-    simulate(&b, "5");
+    simulate(&a, &["--seed", "5"]);
+    simulate(&b, &["--seed", "5"]);
     for file in ["events.jsonl", "topology.json", "ground_truth.json"] {
         let (x, y) = (
             std::fs::read(a.join(file)).unwrap(),
@@ -81,7 +82,7 @@ fn simulate_is_deterministic_and_writes_the_contracted_files() {
 #[test]
 fn replay_gives_the_same_bytes_with_one_and_four_workers_and_finds_the_faults() {
     let dir = scratch("replay");
-    simulate(&dir, "11");
+    simulate(&dir, &["--seed", "11"]);
     let one = replay(&dir, "1");
     let four = replay(&dir, "4");
     assert!(one == four, "insights differ between -w 1 and -w 4");
@@ -184,22 +185,7 @@ fn demo_prints_insights_with_origins() {
 #[test]
 fn a_restart_reloads_the_history_and_recalls_the_earlier_incident() {
     let dir = scratch("history");
-    let out = kaizen(&[
-        "simulate",
-        "--seed",
-        "7",
-        "--duration",
-        "3h",
-        "--faults",
-        "3",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    simulate(&dir, &["--seed", "7", "--faults", "3"]);
     let truth: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("ground_truth.json")).unwrap()).unwrap();
     let faults = truth["faults"].as_array().unwrap();

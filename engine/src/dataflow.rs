@@ -385,30 +385,26 @@ fn correlate<'s>(
                     (a, b) => a.or(b),
                 };
                 for item in buffer.release_before(f, CorrelatorInput::order) {
-                    match item {
+                    let feedback = match item {
                         CorrelatorInput::Edge((a, b), _, diff) => {
                             correlator.graph_mut().update_edge(&a, &b, diff as i64);
+                            None
                         }
                         CorrelatorInput::Found(Finding::Signal(s)) => {
-                            correlator.on_signal(&s, &mut incidents)
+                            correlator.on_signal(&s, &mut incidents);
+                            None
                         }
                         CorrelatorInput::Found(Finding::Feedback {
                             ts,
                             service,
                             feedback,
                         }) => {
-                            // Incidents that changed before this feedback go out first.
+                            // Incidents that changed before this feedback go out (and reach
+                            // recall) first, so the feedback finds them.
                             correlator.on_watermark(ts, &mut incidents);
-                            enrich(
-                                &builder,
-                                &mut recall,
-                                &mut incidents,
-                                &mut history,
-                                &mut out,
-                            );
-                            recall.on_feedback(ts, &service, &feedback, &mut history);
+                            Some((ts, service, feedback))
                         }
-                    }
+                    };
                     enrich(
                         &builder,
                         &mut recall,
@@ -416,6 +412,9 @@ fn correlate<'s>(
                         &mut history,
                         &mut out,
                     );
+                    if let Some((ts, service, feedback)) = feedback {
+                        recall.on_feedback(ts, &service, &feedback, &mut history);
+                    }
                 }
                 if let Some(f) = f {
                     correlator.on_watermark(Timestamp::from_millis(f), &mut incidents);
