@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use kaizen_connectors::{expand_inputs, InsightSink, JsonlSource, TerminalSink, TerminalStyle};
+use kaizen_connectors::{
+    expand_inputs, InsightSink, JsonlSource, LatestInsights, TerminalSink, TerminalStyle,
+};
 use kaizen_engine::EngineConfig;
 use kaizen_model::{Insight, Timestamp};
 use kaizen_simulator::{ground_truth, topology, write_scenario, ScenarioConfig};
@@ -29,12 +31,12 @@ pub struct DemoArgs {
 /// Prints every insight and remembers the latest version of each.
 struct Recorder<S> {
     inner: S,
-    latest: BTreeMap<String, Insight>,
+    latest: LatestInsights,
 }
 
 impl<S: InsightSink> InsightSink for Recorder<S> {
     fn emit(&mut self, insight: &Insight) -> io::Result<()> {
-        self.latest.insert(insight.id.clone(), insight.clone());
+        self.latest.emit(insight)?;
         // Clear the progress line before the card.
         if io::stderr().is_terminal() {
             eprint!("\r\x1b[2K");
@@ -86,7 +88,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
                 compact_updates: true,
             },
         ),
-        latest: BTreeMap::new(),
+        latest: LatestInsights::default(),
     };
     let show_progress = io::stderr().is_terminal();
     let total = summary.events.max(1);
@@ -129,7 +131,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     println!("Ground truth (what the simulator injected) against what kaizen concluded:");
     let mut matched: BTreeMap<&str, &Insight> = BTreeMap::new();
     for fault in &truth.faults {
-        let found = sink.latest.values().find(|i| {
+        let found = sink.latest.by_id().values().find(|i| {
             i.opened_at >= fault.start.minus(std::time::Duration::from_secs(120))
                 && i.opened_at <= fault.end
                 && i.services.contains(&fault.origin)

@@ -95,18 +95,21 @@ fn collect_jsonl(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), SourceError> 
     Ok(())
 }
 
+/// A file that cannot be opened: missing files get their own, clearer error.
+fn open_error(path: &Path, source: io::Error) -> SourceError {
+    if source.kind() == io::ErrorKind::NotFound {
+        SourceError::NotFound(path.to_owned())
+    } else {
+        SourceError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
 /// Reads a topology file (`docs/formats.md`).
 pub fn read_topology(path: &Path) -> Result<Topology, SourceError> {
-    let text = std::fs::read_to_string(path).map_err(|source| {
-        if source.kind() == io::ErrorKind::NotFound {
-            SourceError::NotFound(path.to_owned())
-        } else {
-            SourceError::Io {
-                path: path.display().to_string(),
-                source,
-            }
-        }
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| open_error(path, e))?;
     Topology::from_json(&text).map_err(|source| SourceError::Topology {
         path: path.to_owned(),
         source,
@@ -276,16 +279,7 @@ fn open(spec: &InputSpec) -> Result<OpenInput, SourceError> {
             Box::new(BufReader::with_capacity(1 << 16, io::stdin())),
         )),
         InputSpec::File(path) => {
-            let file = File::open(path).map_err(|source| {
-                if source.kind() == io::ErrorKind::NotFound {
-                    SourceError::NotFound(path.clone())
-                } else {
-                    SourceError::Io {
-                        path: spec.name(),
-                        source,
-                    }
-                }
-            })?;
+            let file = File::open(path).map_err(|e| open_error(path, e))?;
             Ok((
                 spec.name(),
                 Box::new(BufReader::with_capacity(1 << 16, file)),

@@ -12,6 +12,7 @@ mod dead_letter;
 mod history_file;
 mod jsonl_sink;
 mod jsonl_source;
+mod latest;
 mod terminal;
 
 pub use dead_letter::DeadLetterSink;
@@ -20,6 +21,7 @@ pub use jsonl_sink::JsonlSink;
 pub use jsonl_source::{
     expand_inputs, read_topology, DecodeFailure, InputSpec, JsonlSource, SourceError,
 };
+pub use latest::LatestInsights;
 pub use terminal::{TerminalSink, TerminalStyle};
 
 use kaizen_model::Insight;

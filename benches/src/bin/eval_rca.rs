@@ -14,11 +14,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use kaizen_connectors::{InsightSink, JsonlSource};
+use kaizen_connectors::{JsonlSource, LatestInsights};
 use kaizen_engine::{replay, EngineConfig, ReplayHooks};
-use kaizen_model::{
-    Event, EventBody, Insight, Labels, Metric, MetricKind, Symbol, Timestamp, Topology,
-};
+use kaizen_model::{Event, EventBody, Labels, Metric, MetricKind, Symbol, Timestamp, Topology};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -129,34 +127,18 @@ fn case_events(case: &Path) -> Result<String> {
     Ok(out)
 }
 
-struct Collect(Vec<Insight>);
-
-impl InsightSink for Collect {
-    fn emit(&mut self, insight: &Insight) -> std::io::Result<()> {
-        self.0.push(insight.clone());
-        Ok(())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The ranked origins the engine concluded for a case: from the last version of the incident
 /// with the most services (the fault's incident), or nothing if none opened.
 fn ranked_origins(case: &Path, config: &EngineConfig) -> Result<Vec<String>> {
     let events = case_events(case)?;
-    let mut sink = Collect(Vec::new());
+    let mut sink = LatestInsights::default();
     replay(
         JsonlSource::from_reader("case", std::io::Cursor::new(events.into_bytes())),
         config,
         &mut sink,
         ReplayHooks::default(),
     )?;
-    let mut latest: BTreeMap<String, Insight> = BTreeMap::new();
-    for i in sink.0 {
-        latest.insert(i.id.clone(), i);
-    }
-    let best = latest.into_values().max_by(|a, b| {
+    let best = sink.by_id().values().max_by(|a, b| {
         a.services
             .len()
             .cmp(&b.services.len())

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Parser;
-use kaizen_connectors::{InsightSink, JsonlSource};
+use kaizen_connectors::{JsonlSource, LatestInsights};
 use kaizen_engine::{replay, EngineConfig, ReplayHooks};
 use kaizen_model::Insight;
 use kaizen_simulator::{ground_truth, topology, write_events, ScenarioConfig};
@@ -39,18 +39,6 @@ struct Args {
     /// One JSON line per fault.
     #[arg(long)]
     verbose: bool,
-}
-
-struct Latest(BTreeMap<String, Insight>);
-
-impl InsightSink for Latest {
-    fn emit(&mut self, insight: &Insight) -> std::io::Result<()> {
-        self.0.insert(insight.id.clone(), insight.clone());
-        Ok(())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[derive(Default)]
@@ -84,14 +72,14 @@ fn main() -> Result<()> {
             topology: topology(&scenario),
             ..EngineConfig::default()
         };
-        let mut sink = Latest(BTreeMap::new());
+        let mut sink = LatestInsights::default();
         replay(
             JsonlSource::from_reader("scenario", std::io::Cursor::new(bytes)),
             &config,
             &mut sink,
             ReplayHooks::default(),
         )?;
-        let incidents: Vec<&Insight> = sink.0.values().collect();
+        let incidents: Vec<&Insight> = sink.by_id().values().collect();
         let matches = |f: &kaizen_simulator::Fault, i: &Insight| {
             i.opened_at >= f.start.minus(Duration::from_secs(120))
                 && i.opened_at <= f.end
