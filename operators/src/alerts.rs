@@ -107,6 +107,27 @@ struct Group {
     flush_due: Option<Timestamp>,
 }
 
+/// A scheduled timer: due time, kind, and the alert fingerprint or group key.
+type TimerKey = (Timestamp, Timer, String);
+
+/// When a firing alert expires: `resolve_timeout` after it was last seen.
+fn expiry(config: &AlertConfig, last_seen: Timestamp, fp: &str) -> TimerKey {
+    (
+        last_seen.plus(config.resolve_timeout),
+        Timer::Expire,
+        fp.to_owned(),
+    )
+}
+
+/// When a resolved alert is gone for good: `flap_window` after it resolved.
+fn finality(config: &AlertConfig, resolved_at: Timestamp, fp: &str) -> TimerKey {
+    (
+        resolved_at.plus(config.flap_window),
+        Timer::Finalize,
+        fp.to_owned(),
+    )
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
     /// Not re-sent for `resolve_timeout`: resolved.
@@ -140,7 +161,7 @@ pub struct AlertPipeline {
     config: AlertConfig,
     alerts: BTreeMap<String, TrackedAlert>,
     groups: BTreeMap<String, Group>,
-    timers: BTreeSet<(Timestamp, Timer, String)>,
+    timers: BTreeSet<TimerKey>,
     stats: AlertStats,
 }
 
@@ -197,18 +218,10 @@ impl AlertPipeline {
                 let summary = summary_of(service, alert);
                 let severity = Severity::parse_lenient(alert.severity.as_str());
                 if let Some(a) = self.alerts.get_mut(&fp) {
-                    self.timers.remove(&(
-                        a.last_seen.plus(self.config.resolve_timeout),
-                        Timer::Expire,
-                        fp.clone(),
-                    ));
+                    self.timers.remove(&expiry(&self.config, a.last_seen, &fp));
                     let mut changed = a.severity != severity;
                     if let Some(r) = a.resolved_at.take() {
-                        self.timers.remove(&(
-                            r.plus(self.config.flap_window),
-                            Timer::Finalize,
-                            fp.clone(),
-                        ));
+                        self.timers.remove(&finality(&self.config, r, &fp));
                         a.flaps += 1;
                         self.stats.flaps += 1;
                         changed = true;
@@ -219,8 +232,7 @@ impl AlertPipeline {
                     a.severity = severity;
                     a.summary = summary;
                     let group = a.group.clone();
-                    self.timers
-                        .insert((ts.plus(self.config.resolve_timeout), Timer::Expire, fp));
+                    self.timers.insert(expiry(&self.config, ts, &fp));
                     if changed {
                         self.touch(&group, ts);
                     }
@@ -252,8 +264,7 @@ impl AlertPipeline {
                             resolved_at: None,
                         },
                     );
-                    self.timers
-                        .insert((ts.plus(self.config.resolve_timeout), Timer::Expire, fp));
+                    self.timers.insert(expiry(&self.config, ts, &fp));
                     self.touch(&group, ts);
                     self.touch_inhibitable(ts);
                 }
@@ -263,14 +274,9 @@ impl AlertPipeline {
                     return;
                 };
                 if a.resolved_at.is_none() {
-                    self.timers.remove(&(
-                        a.last_seen.plus(self.config.resolve_timeout),
-                        Timer::Expire,
-                        fp.clone(),
-                    ));
+                    self.timers.remove(&expiry(&self.config, a.last_seen, &fp));
                     a.resolved_at = Some(ts);
-                    self.timers
-                        .insert((ts.plus(self.config.flap_window), Timer::Finalize, fp));
+                    self.timers.insert(finality(&self.config, ts, &fp));
                 }
             }
         }
@@ -282,17 +288,9 @@ impl AlertPipeline {
             return;
         };
         // Whichever timer did not fire is moot now.
-        self.timers.remove(&(
-            a.last_seen.plus(self.config.resolve_timeout),
-            Timer::Expire,
-            fp.to_owned(),
-        ));
+        self.timers.remove(&expiry(&self.config, a.last_seen, fp));
         if let Some(r) = a.resolved_at {
-            self.timers.remove(&(
-                r.plus(self.config.flap_window),
-                Timer::Finalize,
-                fp.to_owned(),
-            ));
+            self.timers.remove(&finality(&self.config, r, fp));
         }
         if let Some(g) = self.groups.get_mut(&a.group) {
             g.alerts.remove(fp);
