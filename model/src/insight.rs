@@ -78,4 +78,27 @@ pub struct Insight {
     pub updated_at: Timestamp,
     /// Event time of resolution.
     pub resolved_at: Option<Timestamp>,
+    /// Why rules fired, for insights that rules contributed to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub explain: Vec<Explanation>,
+}
+
+/// Why a rule fired: which rule, which window and group, which values and which input events.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Explanation {
+    /// Rule name.
+    pub rule: String,
+    /// Where the rule is defined (`file:line`).
+    pub source: String,
+    /// The group (or partition) the rule fired for, as column = value.
+    pub group: Vec<(String, String)>,
+    /// The window evaluated, for windowed rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<(Timestamp, Timestamp)>,
+    /// The rule's result columns when it fired.
+    pub values: Vec<(String, String)>,
+    /// The first input events that contributed (time, kind, service and a short text).
+    pub events: Vec<String>,
+    /// How many input events contributed in all.
+    pub event_count: u64,
 }

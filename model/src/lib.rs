@@ -33,7 +33,7 @@ pub use event::{
 pub use hash::StableHasher;
 pub use history::{Fingerprint, PastIncident};
 pub use incident::{ChangeRef, Incident, IncidentStatus, OriginCandidate, SignalRef};
-pub use insight::{Insight, Novelty, SimilarIncident, TimelineEntry};
+pub use insight::{Explanation, Insight, Novelty, SimilarIncident, TimelineEntry};
 pub use signal::{Severity, Signal, SignalKind, SignalState};
 pub use symbol::Symbol;
 pub use time::{peek_ts, Timestamp, TimestampError};

@@ -116,6 +116,7 @@ impl InsightBuilder {
             opened_at: incident.opened_at,
             updated_at: incident.updated_at,
             resolved_at: incident.resolved_at,
+            explain: Vec::new(),
         }
     }
 

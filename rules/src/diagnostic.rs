@@ -1,0 +1,176 @@
+//! Errors in rule files, reported the way compilers do: `file:line:col`, the source line, a
+//! caret under the spot, and a suggestion where one can be guessed.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A position in a rule file (1-based, as editors count).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location {
+    /// Line, from 1.
+    pub line: u64,
+    /// Column, from 1.
+    pub column: u64,
+}
+
+impl Location {
+    /// A location.
+    pub fn new(line: u64, column: u64) -> Location {
+        Location { line, column }
+    }
+}
+
+impl From<sqlparser::tokenizer::Location> for Location {
+    fn from(l: sqlparser::tokenizer::Location) -> Location {
+        Location::new(l.line, l.column)
+    }
+}
+
+/// A rule file's text and name, shared by every error that points into it.
+#[derive(Clone, Debug)]
+pub struct SourceFile {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// Its text.
+    pub text: Arc<str>,
+}
+
+impl SourceFile {
+    /// A source file.
+    pub fn new(path: impl Into<PathBuf>, text: impl Into<Arc<str>>) -> SourceFile {
+        SourceFile {
+            path: path.into(),
+            text: text.into(),
+        }
+    }
+
+    /// The text of line `n` (1-based).
+    pub fn line(&self, n: u64) -> Option<&str> {
+        self.text.lines().nth(n.checked_sub(1)? as usize)
+    }
+}
+
+/// One error in a rule, with where it is and what might fix it.
+#[derive(Clone, Debug, thiserror::Error)]
+pub struct RuleError {
+    /// The file.
+    pub path: PathBuf,
+    /// Where in it.
+    pub at: Location,
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it, if we can guess.
+    pub help: Option<String>,
+    /// The offending source line, for the caret display.
+    pub source_line: Option<String>,
+}
+
+impl RuleError {
+    /// An error at `at` in `file`.
+    pub fn new(file: &SourceFile, at: Location, message: impl Into<String>) -> RuleError {
+        RuleError {
+            path: file.path.clone(),
+            at,
+            message: message.into(),
+            help: None,
+            source_line: file.line(at.line).map(str::to_owned),
+        }
+    }
+
+    /// Adds a suggestion.
+    pub fn help(mut self, help: impl Into<String>) -> RuleError {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// An error about a whole file (it cannot be read).
+    pub fn file(path: &Path, message: impl Into<String>) -> RuleError {
+        RuleError {
+            path: path.to_path_buf(),
+            at: Location::new(1, 1),
+            message: message.into(),
+            help: None,
+            source_line: None,
+        }
+    }
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: error: {}",
+            self.path.display(),
+            self.at.line,
+            self.at.column,
+            self.message
+        )?;
+        if let Some(line) = &self.source_line {
+            let gutter = self.at.line.to_string();
+            let pad = " ".repeat(gutter.len());
+            // Tabs keep their width under the caret line.
+            let indent: String = line
+                .chars()
+                .take(self.at.column.saturating_sub(1) as usize)
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            write!(f, "\n{pad} |\n{gutter} | {line}\n{pad} | {indent}^")?;
+        }
+        if let Some(help) = &self.help {
+            write!(f, "\n  = help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The closest candidate to a misspelled name, if one is close enough to be a likely typo.
+pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let name = name.to_ascii_lowercase();
+    let limit = (name.len() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(&name, &c.to_ascii_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, c)| (*d, *c))
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_like_a_compiler() {
+        let file = SourceFile::new("queries/x.sql", "SELECT *\nFROM logz\n");
+        let e = RuleError::new(&file, Location::new(2, 6), "unknown stream `logz`")
+            .help("did you mean `logs`?");
+        assert_eq!(
+            e.to_string(),
+            "queries/x.sql:2:6: error: unknown stream `logz`\n  |\n2 | FROM logz\n  |      ^\n  = help: did you mean `logs`?"
+        );
+    }
+
+    #[test]
+    fn suggests_close_names_only() {
+        let cols = ["service", "severity", "status", "value"];
+        assert_eq!(suggest("sevrity", cols), Some("severity"));
+        assert_eq!(suggest("servce", cols), Some("service"));
+        assert_eq!(suggest("zzz", cols), None);
+    }
+}

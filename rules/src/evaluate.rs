@@ -1,0 +1,592 @@
+//! Stage two of running rules: per (rule, group) state — windows, sessions, sequence
+//! matchers and the alert lifecycle — fed [`RuleRow`]s in event-time order and watermarks, like
+//! every detector (see `kaizen_operators::Detector` for the timing contract).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use kaizen_model::{
+    Explanation, IncidentStatus, Insight, Signal, SignalKind, SignalState, StableHasher, Symbol,
+    TimelineEntry, Timestamp,
+};
+
+use crate::aggregate::Acc;
+use crate::expr::Ctx;
+use crate::filter::{RowKind, RuleRow};
+use crate::firing::{Lifecycle, Transition};
+use crate::plan::{Rule, Shape, Window};
+use crate::ruleset::RuleSet;
+use crate::sequence::Matcher;
+use crate::syntax::Emit;
+use crate::value::Value;
+
+/// How long a row-by-row condition (filter, sequence, session rules) counts as holding after
+/// its latest hit — Prometheus's staleness period.
+pub const QUIET_MS: u64 = 5 * 60_000;
+
+/// Input events kept per window for explanations.
+const EVIDENCE: usize = 5;
+
+/// What a rule produces.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RuleOutput {
+    /// A signal for correlation, with why (on open).
+    Signal(Signal, Option<Explanation>),
+    /// An insight straight to the sinks (`EMIT INSIGHT`).
+    Insight(Insight),
+}
+
+#[derive(Clone, Debug)]
+struct Win {
+    start: u64,
+    end: u64,
+    accs: Vec<Acc>,
+    count: u64,
+    evidence: Vec<Arc<str>>,
+}
+
+impl Win {
+    fn new(rule: &Rule, start: u64, end: u64) -> Win {
+        let accs = match &rule.shape {
+            Shape::Aggregate { aggs, .. } => aggs.iter().map(|a| a.f.start()).collect(),
+            _ => Vec::new(),
+        };
+        Win {
+            start,
+            end,
+            accs,
+            count: 0,
+            evidence: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, rule: &Rule, row: &RuleRow) {
+        self.count += 1;
+        if let Shape::Aggregate { aggs, .. } = &rule.shape {
+            for (acc, (spec, v)) in self.accs.iter_mut().zip(aggs.iter().zip(&row.values)) {
+                acc.add(spec.f, row.ts, v);
+            }
+        }
+        if self.evidence.len() < EVIDENCE {
+            if let Some(e) = &row.evidence {
+                self.evidence.push(e.clone());
+            }
+        }
+    }
+}
+
+/// What the latest hit looked like, for summaries and explanations.
+#[derive(Clone, Debug, Default)]
+struct Hit {
+    values: Vec<Value>,
+    window: Option<(u64, u64)>,
+    evidence: Vec<Arc<str>>,
+    count: u64,
+}
+
+#[derive(Debug)]
+struct Group {
+    service: Symbol,
+    life: Lifecycle,
+    windows: BTreeMap<u64, Win>,
+    session: Option<(Win, u64)>,
+    matcher: Matcher,
+    hit: Hit,
+    opened: Option<(u64, String)>,
+}
+
+type GroupKey = (u64, Vec<Value>);
+
+/// Stage two: [`RuleRow`]s and watermarks in, signals and insights out.
+pub struct RuleEvaluator {
+    rules: Arc<RuleSet>,
+    groups: HashMap<GroupKey, Group>,
+    timers: BTreeSet<(u64, u64, Vec<Value>)>,
+}
+
+impl RuleEvaluator {
+    /// An evaluator for `rules`.
+    pub fn new(rules: Arc<RuleSet>) -> RuleEvaluator {
+        RuleEvaluator {
+            rules,
+            groups: HashMap::new(),
+            timers: BTreeSet::new(),
+        }
+    }
+
+    /// Swaps in a new rule set at event time `now`: groups of unchanged rules keep their
+    /// state; firing groups of removed or changed rules resolve.
+    pub fn set_rules(&mut self, rules: Arc<RuleSet>, now: u64, out: &mut Vec<RuleOutput>) {
+        let gone: Vec<GroupKey> = self
+            .groups
+            .keys()
+            .filter(|(id, _)| rules.by_id(*id).is_none())
+            .cloned()
+            .collect();
+        for key in gone {
+            if let (Some(mut g), Some(rule)) =
+                (self.groups.remove(&key), self.rules.by_id(key.0).cloned())
+            {
+                if g.life.is_firing() {
+                    emit(&rule, &key.1, &mut g, Transition::Close { at: now }, out);
+                }
+            }
+        }
+        self.timers.retain(|(_, id, _)| rules.by_id(*id).is_some());
+        self.rules = rules;
+    }
+
+    /// Number of live groups (for metrics and tests).
+    pub fn groups(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Feeds one row (rows arrive in (ts, seq) order).
+    pub fn on_row(&mut self, row: RuleRow, out: &mut Vec<RuleOutput>) {
+        self.fire_due(row.ts, true, out);
+        let Some(rule) = self.rules.by_id(row.rule).cloned() else {
+            return;
+        };
+        let key = (row.rule, row.key.clone());
+        let g = self.groups.entry(key.clone()).or_insert_with(|| Group {
+            service: row.service.clone(),
+            life: Lifecycle::default(),
+            windows: BTreeMap::new(),
+            session: None,
+            matcher: Matcher::default(),
+            hit: Hit::default(),
+            opened: None,
+        });
+        apply(&rule, &key.1, g, &row, out);
+        self.schedule(&rule, key);
+    }
+
+    /// No row with `ts < watermark` will follow.
+    pub fn on_watermark(&mut self, watermark: u64, out: &mut Vec<RuleOutput>) {
+        self.fire_due(watermark, false, out);
+    }
+
+    fn fire_due(&mut self, t: u64, inclusive: bool, out: &mut Vec<RuleOutput>) {
+        while let Some((due, _, _)) = self.timers.first() {
+            if *due > t || (*due == t && !inclusive) {
+                break;
+            }
+            let Some((due, id, key)) = self.timers.pop_first() else {
+                break;
+            };
+            let Some(rule) = self.rules.by_id(id).cloned() else {
+                continue;
+            };
+            let gk = (id, key);
+            if let Some(g) = self.groups.get_mut(&gk) {
+                on_time(&rule, &gk.1, g, due, out);
+            }
+            self.schedule(&rule, gk);
+        }
+    }
+
+    /// Sets the group's next timer, or forgets the group when nothing is left to do.
+    fn schedule(&mut self, rule: &Rule, key: GroupKey) {
+        let Some(g) = self.groups.get(&key) else {
+            return;
+        };
+        match next_due(rule, g) {
+            Some(due) => {
+                self.timers.insert((due, key.0, key.1));
+            }
+            None if !g.life.is_active() && g.matcher.is_idle() => {
+                self.groups.remove(&key);
+            }
+            None => {}
+        }
+    }
+}
+
+fn instant(rule: &Rule) -> bool {
+    !matches!(
+        &rule.shape,
+        Shape::Aggregate {
+            window: Window::Tumble { .. } | Window::Hop { .. },
+            ..
+        }
+    )
+}
+
+fn next_due(rule: &Rule, g: &Group) -> Option<u64> {
+    let mut due: Option<u64> = None;
+    let mut at = |t: u64| due = Some(due.map_or(t, |d| d.min(t)));
+    if let Some(w) = g.windows.values().map(|w| w.end).min() {
+        at(w);
+    }
+    if let (
+        Some((_, last)),
+        Shape::Aggregate {
+            window: Window::Session { gap },
+            ..
+        },
+    ) = (&g.session, &rule.shape)
+    {
+        at(last + gap);
+    }
+    if instant(rule) && g.life.is_active() {
+        if let Some(h) = g.life.last_hit() {
+            at(h + QUIET_MS);
+        }
+    }
+    if let Some(c) = g.life.clears_at(rule.keep_ms) {
+        at(c);
+    }
+    if let (Shape::Sequence(plan), false) = (&rule.shape, g.matcher.is_idle()) {
+        if let Some(w) = plan.within {
+            // Checked again when the oldest partial match can no longer complete.
+            at(g.hit.window.map_or(0, |(s, _)| s) + w + 1);
+        }
+    }
+    due
+}
+
+fn apply(rule: &Rule, key: &[Value], g: &mut Group, row: &RuleRow, out: &mut Vec<RuleOutput>) {
+    match (&rule.shape, row.kind) {
+        (Shape::Filter { .. }, RowKind::Hit) => {
+            g.hit = Hit {
+                values: row.values.clone(),
+                window: None,
+                evidence: row.evidence.iter().cloned().collect(),
+                count: 1,
+            };
+            if let Some(t) = g.life.hit(row.ts, rule.for_ms) {
+                emit(rule, key, g, t, out);
+            }
+        }
+        (_, RowKind::Miss) => {
+            if let Some(t) = g.life.miss(row.ts, rule.keep_ms) {
+                emit(rule, key, g, t, out);
+            }
+        }
+        (Shape::Aggregate { window, .. }, RowKind::Hit) => match *window {
+            Window::Tumble { size } => {
+                let start = row.ts - row.ts % size;
+                g.windows
+                    .entry(start)
+                    .or_insert_with(|| Win::new(rule, start, start + size))
+                    .add(rule, row);
+            }
+            Window::Hop { slide, size } => {
+                let last = row.ts - row.ts % slide;
+                let mut start = last;
+                loop {
+                    g.windows
+                        .entry(start)
+                        .or_insert_with(|| Win::new(rule, start, start + size))
+                        .add(rule, row);
+                    if start < slide || start + size <= row.ts + slide {
+                        break;
+                    }
+                    start -= slide;
+                    if start + size <= row.ts {
+                        break;
+                    }
+                }
+            }
+            Window::Session { .. } => {
+                let (w, last) = g
+                    .session
+                    .get_or_insert_with(|| (Win::new(rule, row.ts, row.ts), row.ts));
+                w.add(rule, row);
+                w.end = row.ts;
+                *last = row.ts;
+            }
+        },
+        (Shape::Sequence(plan), RowKind::Classes(bits)) => {
+            if g.matcher.is_idle() {
+                g.hit.window = Some((row.ts, row.ts));
+            }
+            if let Some(m) = g.matcher.on_row(plan, row.ts, bits, &row.values) {
+                g.hit = Hit {
+                    values: m.values,
+                    window: Some((m.start, row.ts)),
+                    evidence: row.evidence.iter().cloned().collect(),
+                    count: 1,
+                };
+                if let Some(t) = g.life.hit(row.ts, rule.for_ms) {
+                    emit(rule, key, g, t, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn on_time(rule: &Rule, key: &[Value], g: &mut Group, now: u64, out: &mut Vec<RuleOutput>) {
+    if let Shape::Aggregate {
+        window,
+        having,
+        aggs,
+        ..
+    } = &rule.shape
+    {
+        let closing: Vec<u64> = g
+            .windows
+            .range(..)
+            .filter(|(_, w)| w.end <= now)
+            .map(|(s, _)| *s)
+            .collect();
+        for start in closing {
+            if let Some(w) = g.windows.remove(&start) {
+                close_window(rule, key, g, w, having.as_ref(), aggs.len(), out);
+            }
+        }
+        if let (Window::Session { gap }, Some((_, last))) = (window, &g.session) {
+            if last + gap <= now {
+                if let Some((mut w, last)) = g.session.take() {
+                    w.end = last + gap;
+                    close_window(rule, key, g, w, having.as_ref(), aggs.len(), out);
+                }
+            }
+        }
+        // An active group with no rows in the next window must see that window close too,
+        // or a condition that stopped holding would never be told so.
+        if g.life.is_active() && g.windows.is_empty() {
+            let next = match *window {
+                Window::Tumble { size } => Some((now - now % size, size)),
+                Window::Hop { slide, size } => {
+                    Some(((now - now % slide + slide).saturating_sub(size), size))
+                }
+                Window::Session { .. } => None,
+            };
+            if let Some((start, size)) = next {
+                if start + size > now {
+                    g.windows.insert(start, Win::new(rule, start, start + size));
+                }
+            }
+        }
+    }
+    if instant(rule) && g.life.is_active() {
+        if let Some(h) = g.life.last_hit() {
+            if h + QUIET_MS <= now {
+                if let Some(t) = g.life.miss(h + QUIET_MS, rule.keep_ms) {
+                    emit(rule, key, g, t, out);
+                }
+            }
+        }
+    }
+    if let Some(t) = g.life.tick(now, rule.keep_ms) {
+        emit(rule, key, g, t, out);
+    }
+    if let Shape::Sequence(plan) = &rule.shape {
+        g.matcher.expire(plan, now);
+    }
+}
+
+fn close_window(
+    rule: &Rule,
+    key: &[Value],
+    g: &mut Group,
+    w: Win,
+    having: Option<&crate::expr::Expr>,
+    n_aggs: usize,
+    out: &mut Vec<RuleOutput>,
+) {
+    let Shape::Aggregate { aggs, outputs, .. } = &rule.shape else {
+        return;
+    };
+    debug_assert_eq!(n_aggs, aggs.len());
+    let span = w.end.saturating_sub(w.start).max(1);
+    let results: Vec<Value> = aggs
+        .iter()
+        .zip(&w.accs)
+        .map(|(a, acc)| acc.result(a.f, span))
+        .collect();
+    let cx = Ctx {
+        row: None,
+        group: key,
+        aggs: &results,
+        window: (w.start, w.end),
+    };
+    let holds = having.is_none_or(|h| h.eval(&cx).is_true()) && (w.count > 0 || having.is_some());
+    let transition = if holds {
+        g.hit = Hit {
+            values: outputs.iter().map(|(_, e)| e.eval(&cx)).collect(),
+            window: Some((w.start, w.end)),
+            evidence: w.evidence,
+            count: w.count,
+        };
+        g.life.hit(w.end, rule.for_ms)
+    } else {
+        g.life.miss(w.end, rule.keep_ms)
+    };
+    if let Some(t) = transition {
+        emit(rule, key, g, t, out);
+    }
+}
+
+fn outputs_of(rule: &Rule) -> &[(String, crate::expr::Expr)] {
+    match &rule.shape {
+        Shape::Filter { outputs } | Shape::Aggregate { outputs, .. } => outputs,
+        Shape::Sequence(s) => &s.outputs,
+    }
+}
+
+fn lookup(rule: &Rule, key: &[Value], hit: &Hit, name: &str) -> Option<String> {
+    if let Some(i) = rule.keys.iter().position(|(n, _)| n == name) {
+        return key.get(i).map(Value::to_string);
+    }
+    if let Some(i) = outputs_of(rule).iter().position(|(n, _)| n == name) {
+        return hit.values.get(i).map(Value::to_string);
+    }
+    match name {
+        "rule" => Some(rule.name.clone()),
+        "severity" => Some(rule.severity.as_str().to_string()),
+        "window_start" => hit.window.map(|(s, _)| Timestamp::from_millis(s).clock()),
+        "window_end" => hit.window.map(|(_, e)| Timestamp::from_millis(e).clock()),
+        "value" => first_number(hit).map(|n| Value::Num(n).to_string()),
+        _ => None,
+    }
+}
+
+fn first_number(hit: &Hit) -> Option<f64> {
+    hit.values.iter().find_map(|v| match v {
+        Value::Num(n) => Some(*n),
+        _ => None,
+    })
+}
+
+fn summary(rule: &Rule, key: &[Value], hit: &Hit) -> String {
+    if let Some((_, t)) = rule.annotations.iter().find(|(k, _)| k == "summary") {
+        return t.render(|name| lookup(rule, key, hit, name));
+    }
+    let mut parts = vec![rule.name.clone()];
+    for (i, (n, _)) in rule.keys.iter().enumerate() {
+        if let Some(v) = key.get(i) {
+            parts.push(format!("{n}={v}"));
+        }
+    }
+    for (i, (n, _)) in outputs_of(rule).iter().enumerate() {
+        if rule.keys.iter().any(|(k, _)| k == n) {
+            continue;
+        }
+        if let Some(v) = hit.values.get(i) {
+            parts.push(format!("{n}={v}"));
+        }
+    }
+    parts.join(" ")
+}
+
+fn explanation(rule: &Rule, key: &[Value], hit: &Hit) -> Explanation {
+    Explanation {
+        rule: rule.name.clone(),
+        source: rule.source.clone(),
+        group: rule
+            .keys
+            .iter()
+            .zip(key)
+            .map(|((n, _), v)| (n.clone(), v.to_string()))
+            .collect(),
+        window: hit
+            .window
+            .map(|(s, e)| (Timestamp::from_millis(s), Timestamp::from_millis(e))),
+        values: outputs_of(rule)
+            .iter()
+            .zip(&hit.values)
+            .map(|((n, _), v)| (n.clone(), v.to_string()))
+            .collect(),
+        events: hit.evidence.iter().map(|e| e.to_string()).collect(),
+        event_count: hit.count,
+    }
+}
+
+fn key_text(rule: &Rule, key: &[Value]) -> String {
+    let parts: Vec<String> = key.iter().map(Value::to_string).collect();
+    format!("{}:{}", rule.name, parts.join(","))
+}
+
+fn service_of(rule: &Rule, key: &[Value], g: &Group) -> Symbol {
+    match rule
+        .keys
+        .iter()
+        .position(|(n, _)| n == "service")
+        .and_then(|i| key.get(i))
+    {
+        Some(v) => Symbol::new(&v.to_string()),
+        None => g.service.clone(),
+    }
+}
+
+fn emit(rule: &Rule, key: &[Value], g: &mut Group, t: Transition, out: &mut Vec<RuleOutput>) {
+    let service = service_of(rule, key, g);
+    let (state, at, onset) = match t {
+        Transition::Open { onset, at } => (SignalState::Open, at, onset),
+        Transition::Close { at } => (
+            SignalState::Close,
+            at,
+            g.opened.as_ref().map_or(at, |(o, _)| *o),
+        ),
+    };
+    let text = match (state, &g.opened) {
+        (SignalState::Close, Some((_, s))) => s.clone(),
+        _ => summary(rule, key, &g.hit),
+    };
+    let explain = (state == SignalState::Open).then(|| explanation(rule, key, &g.hit));
+    if state == SignalState::Open {
+        g.opened = Some((onset, text.clone()));
+    } else {
+        g.opened = None;
+    }
+    match rule.emit {
+        Emit::Signal => out.push(RuleOutput::Signal(
+            Signal {
+                ts: Timestamp::from_millis(at),
+                onset: Timestamp::from_millis(onset),
+                service,
+                kind: SignalKind::Rule,
+                state,
+                key: key_text(rule, key),
+                name: Symbol::new(&rule.name),
+                severity: rule.severity,
+                summary: text,
+                value: first_number(&g.hit),
+                strength: 0.0,
+            },
+            explain,
+        )),
+        Emit::Insight => {
+            let mut h = StableHasher::new();
+            h.write_str(&key_text(rule, key));
+            h.write_str(&onset.to_string());
+            let open = state == SignalState::Open;
+            let mut timeline = vec![TimelineEntry {
+                ts: Timestamp::from_millis(onset),
+                text: format!("rule {} fired: {text}", rule.name),
+            }];
+            if !open {
+                timeline.push(TimelineEntry {
+                    ts: Timestamp::from_millis(at),
+                    text: format!("rule {} resolved", rule.name),
+                });
+            }
+            out.push(RuleOutput::Insight(Insight {
+                id: format!("rule-{:016x}", h.finish()),
+                version: if open { 1 } else { 2 },
+                status: if open {
+                    IncidentStatus::Open
+                } else {
+                    IncidentStatus::Resolved
+                },
+                title: text,
+                severity: rule.severity,
+                services: vec![service],
+                impacted: Vec::new(),
+                impact: Vec::new(),
+                origin: Vec::new(),
+                suspect_changes: Vec::new(),
+                similar: Vec::new(),
+                novelty: None,
+                timeline,
+                opened_at: Timestamp::from_millis(onset),
+                updated_at: Timestamp::from_millis(at),
+                resolved_at: (!open).then(|| Timestamp::from_millis(at)),
+                explain: explain.into_iter().collect(),
+            }));
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Stage one of running rules: each row (event or signal) is tested against the rules that
+//! read its stream, and what a rule needs of it — its group key, aggregate arguments or
+//! pattern classes — goes on as a small [`RuleRow`]. This stage is stateless but for the log
+//! template miners, so it runs wherever the row is; stage two ([`crate::RuleEvaluator`]) runs
+//! where the row's group lives.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use kaizen_model::{Event, EventBody, Signal, StableHasher, Symbol, Timestamp};
+use kaizen_operators::{TemplateConfig, TemplateMiner};
+
+use crate::expr::Ctx;
+use crate::plan::{Rule, Shape};
+use crate::ruleset::RuleSet;
+use crate::schema::{Row, TemplateRef};
+use crate::value::Value;
+
+/// What a row means to one rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RowKind {
+    /// The rule's condition holds for this row (filter rules), or the row feeds its group's
+    /// aggregates.
+    Hit,
+    /// The row was selected but its value is out of the bad range: the condition does not
+    /// hold for this key now.
+    Miss,
+    /// For sequences: the pattern variables the row satisfies (bit i = variable i).
+    Classes(u64),
+}
+
+/// A row as one rule sees it, routed to the worker that holds the rule's group.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RuleRow {
+    /// The rule's id.
+    pub rule: u64,
+    /// Group / partition key.
+    pub key: Vec<Value>,
+    /// Event time, ms.
+    pub ts: u64,
+    /// Input position (ties in event time are broken by it).
+    pub seq: u64,
+    /// The row's service.
+    pub service: Symbol,
+    /// Hit, miss or classes.
+    pub kind: RowKind,
+    /// Outputs (filter rules), aggregate arguments or measure arguments.
+    pub values: Vec<Value>,
+    /// A short description of the input, for explanations.
+    pub evidence: Option<Arc<str>>,
+}
+
+impl RuleRow {
+    /// Where the row's group lives: every row of one (rule, key) goes to one place.
+    pub fn route(&self) -> u64 {
+        let mut h = StableHasher::new();
+        h.write_str(&self.rule.to_string());
+        for v in &self.key {
+            v.hash_into(&mut h);
+        }
+        h.finish()
+    }
+}
+
+/// Stage one: rows in, [`RuleRow`]s out.
+pub struct RuleFilter {
+    rules: Arc<RuleSet>,
+    miners: HashMap<Symbol, TemplateMiner>,
+    needs_templates: bool,
+}
+
+impl RuleFilter {
+    /// A filter for `rules`.
+    pub fn new(rules: Arc<RuleSet>) -> RuleFilter {
+        let needs_templates = rules.rules().iter().any(|r| r.needs_template);
+        RuleFilter {
+            rules,
+            miners: HashMap::new(),
+            needs_templates,
+        }
+    }
+
+    /// Swaps in a new rule set (the template miners keep what they learned).
+    pub fn set_rules(&mut self, rules: Arc<RuleSet>) {
+        self.needs_templates = rules.rules().iter().any(|r| r.needs_template);
+        self.rules = rules;
+    }
+
+    /// The rules in use.
+    pub fn rules(&self) -> &Arc<RuleSet> {
+        &self.rules
+    }
+
+    /// Tests one event (events of one service arrive in event-time order).
+    pub fn on_event(&mut self, event: &Event, seq: u64, out: &mut Vec<RuleRow>) {
+        let rules = self.rules.clone();
+        let targets = rules.for_kind(event.kind());
+        if targets.is_empty() {
+            return;
+        }
+        let template = match (&event.body, self.needs_templates) {
+            (EventBody::Log(log), true) => {
+                let miner = self
+                    .miners
+                    .entry(event.service.clone())
+                    .or_insert_with(|| TemplateMiner::new(TemplateConfig::default()));
+                let m = miner.observe(&log.message);
+                Some((m.id.0, m.template.to_string()))
+            }
+            _ => None,
+        };
+        let tpl = template
+            .as_ref()
+            .map(|(id, text)| TemplateRef { id: *id, text });
+        let row = Row::Event(event, tpl);
+        for &i in targets {
+            test(&rules.rules()[i], &row, seq, out);
+        }
+    }
+
+    /// Tests one detector signal.
+    pub fn on_signal(&mut self, signal: &Signal, out: &mut Vec<RuleRow>) {
+        let rules = self.rules.clone();
+        let row = Row::Signal(signal);
+        // Signals have no input position; their content orders them.
+        let mut h = StableHasher::new();
+        h.write_str(&signal.key);
+        h.write_str(signal.kind.as_str());
+        let seq = h.finish();
+        for &i in rules.for_signals() {
+            test(&rules.rules()[i], &row, seq, out);
+        }
+    }
+}
+
+fn test(rule: &Rule, row: &Row<'_>, seq: u64, out: &mut Vec<RuleRow>) {
+    let cx = Ctx::row(row);
+    if let Some(f) = &rule.filter {
+        if !f.eval(&cx).is_true() {
+            return;
+        }
+    }
+    let key: Vec<Value> = rule.keys.iter().map(|(_, e)| e.eval(&cx)).collect();
+    let (kind, values) = match &rule.shape {
+        Shape::Filter { outputs } => {
+            let holds = rule
+                .condition
+                .as_ref()
+                .is_none_or(|c| c.eval(&cx).is_true());
+            if holds {
+                (
+                    RowKind::Hit,
+                    outputs.iter().map(|(_, e)| e.eval(&cx)).collect(),
+                )
+            } else {
+                (RowKind::Miss, Vec::new())
+            }
+        }
+        Shape::Aggregate { aggs, .. } => (
+            RowKind::Hit,
+            aggs.iter()
+                .map(|a| a.arg.as_ref().map_or(Value::Null, |e| e.eval(&cx)))
+                .collect(),
+        ),
+        Shape::Sequence(plan) => {
+            let bits = plan.classify(&cx);
+            if bits == 0 {
+                return;
+            }
+            (
+                RowKind::Classes(bits),
+                plan.measures
+                    .iter()
+                    .map(|m| m.arg.as_ref().map_or(Value::Null, |e| e.eval(&cx)))
+                    .collect(),
+            )
+        }
+    };
+    let evidence = (kind != RowKind::Miss).then(|| describe(row, seq));
+    out.push(RuleRow {
+        rule: rule.id,
+        key,
+        ts: row.ts_millis(),
+        seq,
+        service: row.service().clone(),
+        kind,
+        values,
+        evidence,
+    });
+}
+
+/// `12:03:04 log payments: Connection pool exhausted…` — enough to find the input again.
+fn describe(row: &Row<'_>, seq: u64) -> Arc<str> {
+    const MAX: usize = 100;
+    let clip = |s: &str| -> String {
+        match s.char_indices().nth(MAX) {
+            Some((i, _)) => format!("{}…", &s[..i]),
+            None => s.to_string(),
+        }
+    };
+    let text = match row {
+        Row::Event(e, _) => {
+            let what = match &e.body {
+                EventBody::Alert(a) => format!("{} {:?}", a.name.as_str(), a.status).to_lowercase(),
+                EventBody::Metric(m) => format!("{} = {}", m.name.as_str(), Value::Num(m.value)),
+                EventBody::Log(l) => format!("{} {}", l.level.as_str(), clip(&l.message)),
+                EventBody::Span(s) => format!(
+                    "{} → {} {:.0} ms {:?}",
+                    s.operation.as_str(),
+                    s.peer.as_ref().map_or("-", Symbol::as_str),
+                    s.duration_ms,
+                    s.status
+                ),
+                EventBody::Change(c) => format!(
+                    "{} {}",
+                    c.change_kind.as_str(),
+                    c.version.as_deref().unwrap_or("")
+                ),
+                EventBody::Feedback(_) => String::new(),
+            };
+            format!(
+                "{} #{seq} {} {}: {what}",
+                e.ts.clock(),
+                e.kind().as_str(),
+                e.service.as_str()
+            )
+        }
+        Row::Signal(s) => format!(
+            "{} signal {} {}: {}",
+            Timestamp::from_millis(s.ts.as_millis()).clock(),
+            s.kind.as_str(),
+            s.service.as_str(),
+            clip(&s.summary)
+        ),
+    };
+    Arc::from(text)
+}

@@ -1,0 +1,321 @@
+//! `kaizen rules test`: rule files run offline against fixtures, like `promtool test rules`.
+//!
+//! A rule file `x.sql` may have `x.test.jsonl` beside it. Each line is one of:
+//!
+//! * an input event in kaizen's native JSON, with `ts` relative to the fixture's start
+//!   (`"+90s"`, `"+2m"`) or absolute; `"repeat": N, "every": "15s"` repeats it, and for
+//!   metrics `"values": [..]` gives one value per repetition;
+//! * `{"start": "2026-01-05T10:00:00Z"}` — the start (default 2026-01-01T00:00:00Z);
+//! * `{"until": "+1h"}` — how long to run after the last input (default one hour);
+//! * an expectation: `{"expect": "open" | "close", "rule": "...", "at": "+2m",
+//!   "service": "...", "summary": "..."}` (`summary` is compared only when given).
+//!
+//! Every open and close of the file's rules must be expected, and every expectation met.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Map, Value as Json};
+
+use kaizen_model::{Event, SignalState, Timestamp};
+
+use crate::evaluate::{RuleEvaluator, RuleOutput};
+use crate::filter::RuleFilter;
+use crate::ruleset::RuleSet;
+use crate::syntax::parse_interval;
+
+/// The default fixture start: 2026-01-01T00:00:00Z.
+const DEFAULT_START: u64 = 1_767_225_600_000;
+
+/// What running one rule file's fixture found.
+#[derive(Debug)]
+pub struct FixtureReport {
+    /// The rule file.
+    pub rules: PathBuf,
+    /// The fixture file, if there is one.
+    pub fixture: Option<PathBuf>,
+    /// Expectations checked.
+    pub expectations: usize,
+    /// Expected but not produced.
+    pub missing: Vec<String>,
+    /// Produced but not expected.
+    pub unexpected: Vec<String>,
+    /// Problems with the files themselves.
+    pub errors: Vec<String>,
+}
+
+impl FixtureReport {
+    /// Did it pass?
+    pub fn passed(&self) -> bool {
+        self.fixture.is_some()
+            && self.missing.is_empty()
+            && self.unexpected.is_empty()
+            && self.errors.is_empty()
+    }
+
+    /// A readable diff: `-` expected lines not produced, `+` produced lines not expected.
+    pub fn diff(&self) -> String {
+        let mut s = String::new();
+        for e in &self.errors {
+            s.push_str(&format!("  error: {e}\n"));
+        }
+        for m in &self.missing {
+            s.push_str(&format!("  - {m}\n"));
+        }
+        for u in &self.unexpected {
+            s.push_str(&format!("  + {u}\n"));
+        }
+        s
+    }
+}
+
+/// The fixture file for a rule file.
+pub fn fixture_path(rules: &Path) -> PathBuf {
+    rules.with_extension("test.jsonl")
+}
+
+/// Runs the fixture of the rule file at `path`.
+pub fn run_fixture(path: &Path) -> FixtureReport {
+    let mut report = FixtureReport {
+        rules: path.to_path_buf(),
+        fixture: None,
+        expectations: 0,
+        missing: Vec::new(),
+        unexpected: Vec::new(),
+        errors: Vec::new(),
+    };
+    let (set, errors) = RuleSet::load(&[path.to_path_buf()]);
+    if !errors.is_empty() {
+        report.errors.extend(errors.iter().map(|e| e.to_string()));
+        return report;
+    }
+    let fixture = fixture_path(path);
+    let text = match std::fs::read_to_string(&fixture) {
+        Ok(t) => t,
+        Err(_) => return report,
+    };
+    report.fixture = Some(fixture.clone());
+    let parsed = match Fixture::parse(&text) {
+        Ok(f) => f,
+        Err(e) => {
+            report.errors.push(format!("{}: {e}", fixture.display()));
+            return report;
+        }
+    };
+    let start = parsed.start;
+    let outputs = run(Arc::new(set), &parsed.events, parsed.until);
+    let rel = |t: Timestamp| relative(t.as_millis().saturating_sub(start));
+    let mut actual: Vec<(String, String)> = Vec::new();
+    for o in &outputs {
+        let (state, rule, at, service, summary) = match o {
+            RuleOutput::Signal(s, _) => (
+                if s.state == SignalState::Open {
+                    "open"
+                } else {
+                    "close"
+                },
+                s.name.as_str().to_string(),
+                s.ts,
+                s.service.as_str().to_string(),
+                s.summary.clone(),
+            ),
+            RuleOutput::Insight(i) => (
+                if i.resolved_at.is_some() {
+                    "close"
+                } else {
+                    "open"
+                },
+                i.explain
+                    .first()
+                    .map(|e| e.rule.clone())
+                    .unwrap_or_default(),
+                i.updated_at,
+                i.services
+                    .first()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                i.title.clone(),
+            ),
+        };
+        let base = format!("{state} {rule} at {} service={service}", rel(at));
+        actual.push((base, summary));
+    }
+    report.expectations = parsed.expect.len();
+    let mut unmatched: Vec<bool> = vec![true; actual.len()];
+    for e in &parsed.expect {
+        let base = format!(
+            "{} {} at {} service={}",
+            e.state,
+            e.rule,
+            relative(e.at.saturating_sub(start)),
+            e.service
+        );
+        let found = actual.iter().enumerate().position(|(i, (b, s))| {
+            unmatched[i] && *b == base && e.summary.as_ref().is_none_or(|want| want == s)
+        });
+        match found {
+            Some(i) => unmatched[i] = false,
+            None => report.missing.push(match &e.summary {
+                Some(s) => format!("{base} summary={s:?}"),
+                None => base,
+            }),
+        }
+    }
+    for (i, (b, s)) in actual.iter().enumerate() {
+        if unmatched[i] {
+            report.unexpected.push(format!("{b} summary={s:?}"));
+        }
+    }
+    report
+}
+
+/// Runs rules over events (sorted by time here) and flushes `until` ms after the last.
+pub fn run(rules: Arc<RuleSet>, events: &[Event], until: u64) -> Vec<RuleOutput> {
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by_key(|&i| (events[i].ts, i));
+    let mut filter = RuleFilter::new(rules.clone());
+    let mut eval = RuleEvaluator::new(rules);
+    let mut rows = Vec::new();
+    let mut out = Vec::new();
+    let mut last = 0;
+    for i in order {
+        let e = &events[i];
+        filter.on_event(e, i as u64, &mut rows);
+        for r in rows.drain(..) {
+            eval.on_row(r, &mut out);
+        }
+        last = e.ts.as_millis();
+    }
+    eval.on_watermark(last + until, &mut out);
+    out
+}
+
+fn relative(ms: u64) -> String {
+    let s = ms / 1000;
+    let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
+    let mut out = String::from("+");
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if sec > 0 || (h == 0 && m == 0) {
+        out.push_str(&format!("{sec}s"));
+    }
+    if ms % 1000 != 0 {
+        out.push_str(&format!("{}ms", ms % 1000));
+    }
+    out
+}
+
+struct Expect {
+    state: String,
+    rule: String,
+    at: u64,
+    service: String,
+    summary: Option<String>,
+}
+
+struct Fixture {
+    start: u64,
+    until: u64,
+    events: Vec<Event>,
+    expect: Vec<Expect>,
+}
+
+impl Fixture {
+    fn parse(text: &str) -> Result<Fixture, String> {
+        let mut f = Fixture {
+            start: DEFAULT_START,
+            until: 3_600_000,
+            events: Vec::new(),
+            expect: Vec::new(),
+        };
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with("//") || line.starts_with('#') {
+                continue;
+            }
+            let at = |m: String| format!("line {}: {m}", n + 1);
+            let obj: Map<String, Json> =
+                serde_json::from_str(line).map_err(|e| at(e.to_string()))?;
+            if let Some(s) = obj.get("start") {
+                let s = s
+                    .as_str()
+                    .ok_or_else(|| at("start is a timestamp string".into()))?;
+                f.start = Timestamp::parse(s)
+                    .map_err(|e| at(e.to_string()))?
+                    .as_millis();
+            } else if let Some(u) = obj.get("until") {
+                f.until =
+                    offset(u).ok_or_else(|| at("until is an interval like \"+1h\"".into()))?;
+            } else if let Some(state) = obj.get("expect").and_then(Json::as_str) {
+                if state != "open" && state != "close" {
+                    return Err(at(format!(
+                        "expect is \"open\" or \"close\", not {state:?}"
+                    )));
+                }
+                let field = |k: &str| obj.get(k).and_then(Json::as_str).map(str::to_owned);
+                f.expect.push(Expect {
+                    state: state.to_string(),
+                    rule: field("rule")
+                        .ok_or_else(|| at("an expectation names its rule".into()))?,
+                    at: f
+                        .time(obj.get("at"))
+                        .ok_or_else(|| at("an expectation has \"at\"".into()))?,
+                    service: field("service").unwrap_or_default(),
+                    summary: field("summary"),
+                });
+            } else {
+                f.events_from(obj).map_err(at)?;
+            }
+        }
+        Ok(f)
+    }
+
+    fn time(&self, v: Option<&Json>) -> Option<u64> {
+        let v = v?;
+        match v.as_str() {
+            Some(s) if s.starts_with('+') => offset(v).map(|d| self.start + d),
+            Some(s) => Timestamp::parse(s).ok().map(Timestamp::as_millis),
+            None => v
+                .as_f64()
+                .and_then(|x| Timestamp::from_unix_number(x).ok())
+                .map(Timestamp::as_millis),
+        }
+    }
+
+    fn events_from(&mut self, mut obj: Map<String, Json>) -> Result<(), String> {
+        let ts = self
+            .time(obj.get("ts"))
+            .ok_or("an event needs \"ts\" (\"+90s\" or a timestamp)")?;
+        let every = match obj.remove("every") {
+            Some(v) => offset(&v).ok_or("every is an interval like \"15s\"")?,
+            None => 0,
+        };
+        let values: Option<Vec<Json>> = obj.remove("values").and_then(|v| v.as_array().cloned());
+        let repeat = match obj.remove("repeat") {
+            Some(v) => v.as_u64().ok_or("repeat is a count")? as usize,
+            None => values.as_ref().map_or(1, Vec::len),
+        };
+        for i in 0..repeat.max(1) {
+            let mut o = obj.clone();
+            o.insert("ts".into(), Json::from(ts + i as u64 * every));
+            if let Some(vs) = &values {
+                if let Some(v) = vs.get(i % vs.len().max(1)) {
+                    o.insert("value".into(), v.clone());
+                }
+            }
+            let line = Json::Object(o).to_string();
+            self.events
+                .push(Event::from_json(&line).map_err(|e| format!("bad event: {e}"))?);
+        }
+        Ok(())
+    }
+}
+
+fn offset(v: &Json) -> Option<u64> {
+    let s = v.as_str()?;
+    parse_interval(s.trim_start_matches('+'), None).map(|d| d.as_millis() as u64)
+}

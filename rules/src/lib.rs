@@ -1,0 +1,36 @@
+//! kaizen's rule language: SQL-like rule files that SREs write, parsed, checked against the
+//! stream schemas, compiled to plans, and run as incremental state machines.
+//!
+//! A rule runs in two stages so that the dataflow can spread it over workers:
+//! [`RuleFilter`] tests each row where it is and emits small [`RuleRow`]s keyed by the rule's
+//! group; [`RuleEvaluator`] holds each group's windows, sequences and alert lifecycle and emits
+//! signals (for correlation) or insights (straight to the sinks).
+//!
+//! Not here: the dataflow (the engine wires these two stages into timely) and any I/O beyond
+//! reading rule files and fixtures.
+
+mod aggregate;
+mod check;
+mod diagnostic;
+mod evaluate;
+mod expr;
+mod filter;
+mod firing;
+mod fixtures;
+mod plan;
+mod ruleset;
+mod schema;
+mod sequence;
+mod syntax;
+mod template;
+mod value;
+
+pub use diagnostic::{suggest, Location, RuleError, SourceFile};
+pub use evaluate::{RuleEvaluator, RuleOutput, QUIET_MS};
+pub use filter::{RowKind, RuleFilter, RuleRow};
+pub use fixtures::{fixture_path, run, run_fixture, FixtureReport};
+pub use plan::{compile, Rule, Shape, Window};
+pub use ruleset::{ReloadReport, RuleSet};
+pub use schema::{Column, Row, StreamName, TemplateRef};
+pub use syntax::{parse_file, parse_interval, Emit, RuleStatement};
+pub use value::{Type, Value};

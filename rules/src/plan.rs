@@ -1,0 +1,542 @@
+//! Checked rules: a [`RuleStatement`] becomes a [`Rule`] whose expressions are typed, whose
+//! names are resolved, and whose shape (filter, windowed aggregate, sequence) is known.
+
+use std::path::PathBuf;
+
+use sqlparser::ast::{self, GroupByExpr, SelectItem, SetExpr, TableFactor};
+
+use kaizen_model::{Severity, StableHasher};
+
+use crate::aggregate::AggFn;
+use crate::check::{at, AggSpec, Mode, Scope};
+use crate::diagnostic::{suggest, Location, RuleError, SourceFile};
+use crate::expr::Expr;
+use crate::schema::{Column, StreamName};
+use crate::sequence::{self, SequencePlan};
+use crate::syntax::{Emit, RuleStatement};
+use crate::template::Template;
+use crate::value::Type;
+
+/// An event-time window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Window {
+    /// Fixed, non-overlapping windows of `size` ms.
+    Tumble {
+        /// Size.
+        size: u64,
+    },
+    /// Windows of `size` ms every `slide` ms.
+    Hop {
+        /// Slide.
+        slide: u64,
+        /// Size.
+        size: u64,
+    },
+    /// A window per burst of rows, closed after `gap` ms without one.
+    Session {
+        /// Inactivity gap.
+        gap: u64,
+    },
+}
+
+/// What a rule computes.
+#[derive(Clone, Debug)]
+pub enum Shape {
+    /// Row by row: every row that passes `WHERE` is a hit for its key.
+    Filter {
+        /// Row-level outputs (the SELECT list).
+        outputs: Vec<(String, Expr)>,
+    },
+    /// Grouped and windowed: at each window's end, `HAVING` decides hit or miss.
+    Aggregate {
+        /// The window.
+        window: Window,
+        /// Aggregates with row-level arguments.
+        aggs: Vec<AggSpec>,
+        /// Group-level condition.
+        having: Option<Expr>,
+        /// Group-level outputs.
+        outputs: Vec<(String, Expr)>,
+    },
+    /// `MATCH_RECOGNIZE`: a match is a hit.
+    Sequence(SequencePlan),
+}
+
+/// A checked, runnable rule.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    /// Identity across reloads: name + normalised text. Unchanged rules keep their state.
+    pub id: u64,
+    /// Name.
+    pub name: String,
+    /// File it came from.
+    pub path: PathBuf,
+    /// Where `CREATE RULE` is.
+    pub at: Location,
+    /// Severity of what it emits.
+    pub severity: Severity,
+    /// Routing labels.
+    pub labels: Vec<(String, String)>,
+    /// Templated annotations (`summary`, `description`, `runbook`, ...).
+    pub annotations: Vec<(String, Template)>,
+    /// Signal or insight.
+    pub emit: Emit,
+    /// The stream it reads.
+    pub stream: StreamName,
+    /// Row-level filter (the part of WHERE that selects rows).
+    pub filter: Option<Expr>,
+    /// For filter rules over metrics and spans: the part of WHERE that tests the measured value.
+    /// A row that passes `filter` but not `condition` is an explicit miss for its key — the
+    /// series is still reporting, just not in the bad range.
+    pub condition: Option<Expr>,
+    /// Group / partition keys (row-level) and their names.
+    pub keys: Vec<(String, Expr)>,
+    /// What it computes.
+    pub shape: Shape,
+    /// `FOR`, ms.
+    pub for_ms: u64,
+    /// `KEEP FIRING FOR`, ms.
+    pub keep_ms: u64,
+    /// Does it read log templates?
+    pub needs_template: bool,
+    /// `file:line` for people.
+    pub source: String,
+}
+
+impl Rule {
+    /// The output column names (for templates and fixtures).
+    pub fn output_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.keys.iter().map(|(n, _)| n.as_str()).collect();
+        let outputs = match &self.shape {
+            Shape::Filter { outputs } | Shape::Aggregate { outputs, .. } => outputs,
+            Shape::Sequence(s) => &s.outputs,
+        };
+        names.extend(outputs.iter().map(|(n, _)| n.as_str()));
+        names
+    }
+}
+
+const SEVERITIES: [&str; 3] = ["info", "warning", "critical"];
+
+/// Checks one parsed statement.
+pub fn compile(file: &SourceFile, st: &RuleStatement) -> Result<Rule, RuleError> {
+    let severity = match &st.severity {
+        None => Severity::Warning,
+        Some((s, loc)) => match s.to_ascii_lowercase().as_str() {
+            "info" => Severity::Info,
+            "warning" => Severity::Warning,
+            "critical" => Severity::Critical,
+            _ => {
+                let mut e = RuleError::new(file, *loc, format!("unknown severity '{s}'"));
+                e = e.help(match suggest(s, SEVERITIES) {
+                    Some(x) => format!("did you mean '{x}'?"),
+                    None => "severity is 'info', 'warning' or 'critical'".into(),
+                });
+                return Err(e);
+            }
+        },
+    };
+    if st.query.with.is_some() || st.query.order_by.is_some() || st.query.limit_clause.is_some() {
+        return Err(RuleError::new(
+            file,
+            st.query_at,
+            "WITH, ORDER BY and LIMIT are not supported in rules",
+        )
+        .help("a rule is one SELECT over a stream"));
+    }
+    let SetExpr::Select(select) = &*st.query.body else {
+        return Err(RuleError::new(
+            file,
+            st.query_at,
+            "a rule's query must be a single SELECT",
+        ));
+    };
+    let [from] = select.from.as_slice() else {
+        return Err(RuleError::new(
+            file,
+            st.query_at,
+            "a rule reads exactly one stream: SELECT ... FROM <stream>",
+        )
+        .help(format!("streams: {}", stream_names())));
+    };
+    if let Some(j) = from.joins.first() {
+        return Err(RuleError::new(
+            file,
+            at(&j.relation, st.query_at),
+            "joins between streams are not supported yet",
+        )
+        .help("use MATCH_RECOGNIZE over `events` to relate rows of different kinds"));
+    }
+    let mut id = StableHasher::new();
+    id.write_str(&st.name);
+    id.write_str(&st.text);
+    let mut rule = Rule {
+        id: id.finish(),
+        name: st.name.clone(),
+        path: file.path.clone(),
+        at: st.at,
+        severity,
+        labels: st.labels.clone(),
+        annotations: Vec::new(),
+        emit: st.emit,
+        stream: StreamName::Events,
+        filter: None,
+        condition: None,
+        keys: Vec::new(),
+        shape: Shape::Filter {
+            outputs: Vec::new(),
+        },
+        for_ms: st.for_duration.as_millis() as u64,
+        keep_ms: st.keep_firing_for.as_millis() as u64,
+        needs_template: false,
+        source: format!("{}:{}", file.path.display(), st.at.line),
+    };
+    let (name, alias, recognize) = match &from.relation {
+        TableFactor::Table { name, alias, .. } => (name, alias, None),
+        TableFactor::MatchRecognize { table, .. } => match &**table {
+            TableFactor::Table { name, alias, .. } => (name, alias, Some(&from.relation)),
+            other => {
+                return Err(RuleError::new(
+                    file,
+                    at(other, st.query_at),
+                    "MATCH_RECOGNIZE reads a stream by name",
+                ))
+            }
+        },
+        other => {
+            return Err(RuleError::new(
+                file,
+                at(other, st.query_at),
+                format!("`{other}` is not a stream"),
+            )
+            .help(format!("streams: {}", stream_names())))
+        }
+    };
+    let stream_name = name.to_string();
+    rule.stream = StreamName::parse(&stream_name).ok_or_else(|| {
+        let loc = at(name, st.query_at);
+        let e = RuleError::new(file, loc, format!("unknown stream `{stream_name}`"));
+        match suggest(&stream_name, StreamName::ALL.iter().map(|s| s.as_str())) {
+            Some(s) => e.help(format!("did you mean `{s}`?")),
+            None => e.help(format!("streams: {}", stream_names())),
+        }
+    })?;
+    let mut scope = Scope::new(file, rule.stream, st.query_at);
+    scope.qualifiers.push(rule.stream.as_str().to_string());
+    if let Some(a) = alias {
+        scope.qualifiers.push(a.name.value.clone());
+    }
+    if let Some(where_) = &select.selection {
+        let cond = scope.condition(where_, Mode::Row, "WHERE")?;
+        // Terms on the measured value are the condition; the rest select the series.
+        let (measure, select_terms): (Vec<Expr>, Vec<Expr>) = cond
+            .conjuncts()
+            .into_iter()
+            .partition(|t| t.reads_any(&[Column::Value, Column::DurationMs, Column::Strength]));
+        rule.filter = Expr::conjunction(select_terms);
+        rule.condition = Expr::conjunction(measure);
+    }
+    if let Some(m) = recognize {
+        if select.having.is_some()
+            || !matches!(&select.group_by, GroupByExpr::Expressions(g, _) if g.is_empty())
+        {
+            return Err(RuleError::new(
+                file,
+                st.query_at,
+                "GROUP BY and HAVING do not apply to MATCH_RECOGNIZE",
+            ));
+        }
+        // A sequence sees every row of the stream that passes WHERE; the value terms are not
+        // split off as they are for filter rules.
+        rule.filter = Expr::conjunction(
+            rule.filter
+                .take()
+                .into_iter()
+                .chain(rule.condition.take())
+                .collect(),
+        );
+        let within = st.within.map(|(d, _)| d.as_millis() as u64);
+        let plan = sequence::compile(&mut scope, m, within)?;
+        rule.keys = plan.partition.clone();
+        rule.shape = Shape::Sequence(plan);
+        check_projection_is_star(file, st, select)?;
+        return finish(file, st, rule, &scope);
+    }
+
+    // GROUP BY: a window and keys.
+    let mut window = None;
+    let group_exprs: &[ast::Expr] = match &select.group_by {
+        GroupByExpr::Expressions(g, _) => g,
+        GroupByExpr::All(_) => {
+            return Err(
+                RuleError::new(file, st.query_at, "GROUP BY ALL is not supported")
+                    .help("list the keys"),
+            )
+        }
+    };
+    for g in group_exprs {
+        if let Some(w) = window_of(&scope, g)? {
+            if window.is_some() {
+                return Err(scope.err_at(g, "only one window per rule"));
+            }
+            window = Some(w);
+            continue;
+        }
+        let (x, t) = scope.expr(g, Mode::Row)?;
+        if t == Type::Map {
+            return Err(scope.err_at(g, "group by one label: labels['key']"));
+        }
+        scope.keys.push((g.to_string(), x.clone(), t));
+        rule.keys.push((output_name(g), x));
+    }
+    scope.windowed = window.is_some();
+    let aggregating =
+        window.is_some() || select.having.is_some() || projection_has_aggregate(&select.projection);
+    if aggregating {
+        let Some(window) = window else {
+            return Err(RuleError::new(file, st.query_at, "an aggregating rule needs a window in GROUP BY")
+                .help("add TUMBLE(ts, INTERVAL '1' MINUTE), HOP(ts, slide, size) or SESSION(ts, gap) to GROUP BY"));
+        };
+        let mut outputs = Vec::new();
+        for item in &select.projection {
+            let (name, e) =
+                match item {
+                    SelectItem::UnnamedExpr(e) => (output_name(e), e),
+                    SelectItem::ExprWithAlias { expr, alias } => (alias.value.clone(), expr),
+                    _ => return Err(RuleError::new(
+                        file,
+                        st.query_at,
+                        "SELECT * does not apply to an aggregating rule",
+                    )
+                    .help(
+                        "select the keys and aggregates, e.g. SELECT service, count(*) AS errors",
+                    )),
+                };
+            let (x, t) = scope.expr(e, Mode::Group)?;
+            if !matches!(x, Expr::Group(_)) {
+                outputs.push((name.clone(), x.clone()));
+            }
+            scope.aliases.push((name, x, t));
+        }
+        let having = match &select.having {
+            Some(h) => Some(scope.condition(h, Mode::Group, "HAVING")?),
+            None => None,
+        };
+        rule.shape = Shape::Aggregate {
+            window,
+            aggs: std::mem::take(&mut scope.aggs),
+            having,
+            outputs,
+        };
+    } else {
+        let mut outputs = Vec::new();
+        for item in &select.projection {
+            match item {
+                SelectItem::UnnamedExpr(e) => {
+                    outputs.push((output_name(e), scope.expr(e, Mode::Row)?.0))
+                }
+                SelectItem::ExprWithAlias { expr, alias } => {
+                    outputs.push((alias.value.clone(), scope.expr(expr, Mode::Row)?.0))
+                }
+                SelectItem::ExprWithAliases { .. } => {
+                    return Err(RuleError::new(
+                        file,
+                        st.query_at,
+                        "one alias per SELECT item",
+                    ))
+                }
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => outputs.extend(
+                    rule.stream
+                        .columns()
+                        .iter()
+                        .filter(|c| c.ty() != Type::Map)
+                        .map(|c| (c.as_str().to_string(), Expr::Col(*c))),
+                ),
+            }
+        }
+        if rule.keys.is_empty() {
+            rule.keys
+                .push(("service".into(), Expr::Col(Column::Service)));
+        }
+        rule.shape = Shape::Filter { outputs };
+    }
+    finish(file, st, rule, &scope)
+}
+
+fn finish(
+    file: &SourceFile,
+    st: &RuleStatement,
+    mut rule: Rule,
+    _scope: &Scope<'_>,
+) -> Result<Rule, RuleError> {
+    let mut needs = false;
+    let mut visit = |e: &Expr| {
+        e.visit(&mut |x| {
+            if let Expr::Col(c) = x {
+                needs |= c.needs_template();
+            }
+        })
+    };
+    rule.filter
+        .iter()
+        .chain(rule.condition.iter())
+        .for_each(&mut visit);
+    rule.keys.iter().for_each(|(_, e)| visit(e));
+    match &rule.shape {
+        Shape::Filter { outputs } => outputs.iter().for_each(|(_, e)| visit(e)),
+        Shape::Aggregate { aggs, .. } => aggs
+            .iter()
+            .filter_map(|a| a.arg.as_ref())
+            .for_each(&mut visit),
+        Shape::Sequence(s) => s.row_exprs().for_each(&mut visit),
+    }
+    rule.needs_template = needs;
+    let names = rule
+        .output_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    for (key, text, loc) in &st.annotations {
+        let t = Template::parse(text).map_err(|m| RuleError::new(file, *loc, m))?;
+        for var in t.vars() {
+            if !names.iter().any(|n| n == var) && !Template::BUILTINS.contains(&var) {
+                let mut e = RuleError::new(
+                    file,
+                    *loc,
+                    format!("`{{{{{var}}}}}` in {key} is not a column of the rule's result"),
+                );
+                let mut candidates: Vec<&str> = names.iter().map(String::as_str).collect();
+                candidates.extend(Template::BUILTINS);
+                e = e.help(match suggest(var, candidates.iter().copied()) {
+                    Some(s) => format!("did you mean `{{{{{s}}}}}`?"),
+                    None => format!("the result has: {}", candidates.join(", ")),
+                });
+                return Err(e);
+            }
+        }
+        rule.annotations.push((key.clone(), t));
+    }
+    Ok(rule)
+}
+
+fn check_projection_is_star(
+    file: &SourceFile,
+    st: &RuleStatement,
+    select: &ast::Select,
+) -> Result<(), RuleError> {
+    match select.projection.as_slice() {
+        [SelectItem::Wildcard(_)] => Ok(()),
+        _ => Err(RuleError::new(
+            file,
+            st.query_at,
+            "a MATCH_RECOGNIZE rule selects `*`; name its outputs in MEASURES",
+        )),
+    }
+}
+
+fn stream_names() -> String {
+    StreamName::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `service` for a column, the alias-free text otherwise.
+fn output_name(e: &ast::Expr) -> String {
+    match e {
+        ast::Expr::Identifier(id) => id.value.clone(),
+        ast::Expr::CompoundIdentifier(ids) => {
+            ids.last().map(|i| i.value.clone()).unwrap_or_default()
+        }
+        ast::Expr::CompoundFieldAccess { access_chain, .. } => match access_chain.as_slice() {
+            [ast::AccessExpr::Subscript(ast::Subscript::Index {
+                index: ast::Expr::Value(v),
+            })] => match &v.value {
+                ast::Value::SingleQuotedString(s) => s.clone(),
+                _ => e.to_string(),
+            },
+            _ => e.to_string(),
+        },
+        _ => e.to_string(),
+    }
+}
+
+fn projection_has_aggregate(items: &[SelectItem]) -> bool {
+    let mut found = false;
+    for item in items {
+        let e = match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+            _ => continue,
+        };
+        let _ = ast::visit_expressions(e, |x| {
+            if let ast::Expr::Function(f) = x {
+                let star = matches!(&f.args, ast::FunctionArguments::List(l) if matches!(l.args.as_slice(), [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)]));
+                found |= AggFn::parse(&f.name.to_string(), star, false).is_some();
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+    }
+    found
+}
+
+fn window_of(scope: &Scope<'_>, g: &ast::Expr) -> Result<Option<Window>, RuleError> {
+    let ast::Expr::Function(f) = g else {
+        return Ok(None);
+    };
+    let name = f.name.to_string().to_ascii_lowercase();
+    if !matches!(name.as_str(), "tumble" | "hop" | "session") {
+        return Ok(None);
+    }
+    let args: Vec<&ast::Expr> = match &f.args {
+        ast::FunctionArguments::List(l) => l
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => Some(x),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let usage = match name.as_str() {
+        "tumble" => "TUMBLE(ts, INTERVAL '1' MINUTE)",
+        "hop" => "HOP(ts, INTERVAL '1' MINUTE, INTERVAL '5' MINUTE) — slide, then size",
+        _ => "SESSION(ts, INTERVAL '5' MINUTE) — the inactivity gap",
+    };
+    let want = if name == "hop" { 3 } else { 2 };
+    if args.len() != want
+        || !matches!(args[0], ast::Expr::Identifier(id) if id.value.eq_ignore_ascii_case("ts"))
+    {
+        return Err(scope.err_at(g, format!("write {usage}")));
+    }
+    let a = scope.interval_arg(args[1])?;
+    let w = match name.as_str() {
+        "tumble" => Window::Tumble { size: a },
+        "session" => Window::Session { gap: a },
+        _ => {
+            let size = scope.interval_arg(args[2])?;
+            if a == 0 || size < a || size % a != 0 {
+                return Err(scope.err_at(
+                    g,
+                    "a HOP window's size must be a positive multiple of its slide",
+                ));
+            }
+            Window::Hop { slide: a, size }
+        }
+    };
+    let size = match w {
+        Window::Tumble { size } | Window::Hop { size, .. } => size,
+        Window::Session { gap } => gap,
+    };
+    if size == 0 {
+        return Err(scope.err_at(g, "a window must be longer than zero"));
+    }
+    Ok(Some(w))
+}
+
+impl Scope<'_> {
+    pub(crate) fn err_at(&self, node: &ast::Expr, message: impl Into<String>) -> RuleError {
+        self.err(node, message)
+    }
+}
