@@ -205,6 +205,7 @@ mod tests {
             opened_at: Timestamp::from_millis(3_600_000),
             updated_at: Timestamp::from_millis(3_660_000),
             resolved_at: None,
+            explain: Vec::new(),
         }
     }
 
