@@ -1,8 +1,9 @@
 //! `kaizen`: the command line. Parsing flags and printing; everything else lives in the
-//! library crates (`kaizen-engine`, `kaizen-connectors`, `kaizen-simulator`).
+//! library crates (`kaizen-engine`, `kaizen-connectors`, `kaizen-rules`, `kaizen-simulator`).
 
 mod demo;
 mod replay;
+mod rules;
 mod simulate;
 
 use std::process::ExitCode;
@@ -27,6 +28,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Replay native JSONL event files through the engine and write insights as JSONL.
     Replay(replay::ReplayArgs),
+    /// Check rule files and run their fixtures.
+    Rules(rules::RulesArgs),
     /// Generate a deterministic scenario: events, topology and ground truth.
     Simulate(simulate::SimulateArgs),
 }
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Rules(args) => rules::run(args),
         Command::Simulate(args) => simulate::run(args),
     };
     match result {

@@ -55,6 +55,14 @@ pub struct ReplayArgs {
     /// to as incidents resolve and feedback arrives.
     #[arg(long)]
     history: Option<PathBuf>,
+    /// Rule files or directories (`.sql`, recursively) to run beside the detectors. Any rule
+    /// with an error stops the run before it starts; see `kaizen rules check`.
+    #[arg(long)]
+    rules: Vec<PathBuf>,
+    /// Reload the rules when their files change or on SIGHUP, keeping the state of unchanged
+    /// rules (for input that streams in, such as stdin).
+    #[arg(long, requires = "rules")]
+    watch_rules: bool,
 }
 
 pub fn run(args: ReplayArgs) -> Result<()> {
@@ -76,6 +84,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         }
         None => None,
     };
+    let _watcher = load_rules(&args.rules, args.watch_rules, &mut config)?;
     let inputs = expand_inputs(&args.inputs)?;
     let names: Vec<String> = inputs.iter().map(|i| i.name()).collect();
     let out: Box<dyn Write + Send> = match &args.output {
@@ -116,6 +125,46 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     }
     print_summary(&report, args.summary_json);
     Ok(())
+}
+
+/// Loads `paths` into the config (no rules when empty); with `watch`, keeps them reloaded.
+pub fn load_rules(
+    paths: &[PathBuf],
+    watch: bool,
+    config: &mut EngineConfig,
+) -> Result<Option<kaizen_engine::RuleWatcher>> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let (set, errors) = kaizen_rules::RuleSet::load(paths);
+    if !errors.is_empty() {
+        for e in &errors {
+            eprintln!("{e}\n");
+        }
+        anyhow::bail!("{} error(s) in the rules", errors.len());
+    }
+    tracing::info!("{} rules loaded", set.len());
+    let live = kaizen_rules::LiveRules::new(set);
+    config.rules = Some(live.clone());
+    if !watch {
+        return Ok(None);
+    }
+    let watcher = kaizen_engine::RuleWatcher::start(
+        paths.to_vec(),
+        live,
+        Duration::from_secs(1),
+        Box::new(|r| {
+            eprintln!(
+                "kaizen: rules reloaded: {} changed, {} unchanged, {} removed, {} rejected",
+                r.changed.len(),
+                r.unchanged.len(),
+                r.removed.len(),
+                r.errors.len()
+            )
+        }),
+    )
+    .context("cannot watch the rule files")?;
+    Ok(Some(watcher))
 }
 
 /// Runs a replay, routing rejected lines to `rejected`.

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kaizen_model::{PastIncident, Topology};
+use kaizen_rules::LiveRules;
 use kaizen_operators::{
     AlertConfig, AlertPipeline, BurnWindow, ChangeFeed, CorrelatorConfig, Detector,
     LogTemplateConfig, LogTemplateDetector, MetricAnomalyConfig, MetricAnomalyDetector,
@@ -43,6 +44,8 @@ pub struct EngineConfig {
     /// Past incidents to recall from (loaded by the caller; updates come back through
     /// `ReplayHooks::on_history`).
     pub history: Vec<PastIncident>,
+    /// User rules (`queries/`), replaceable while running; `None` runs no rule operators.
+    pub rules: Option<LiveRules>,
 }
 
 impl Default for EngineConfig {
@@ -60,6 +63,7 @@ impl Default for EngineConfig {
             batch_size: 4096,
             recall: RecallConfig::default(),
             history: Vec::new(),
+            rules: None,
         }
     }
 }

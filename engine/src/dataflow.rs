@@ -14,14 +14,17 @@ use timely::dataflow::operators::{Concat, OkErr, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle, Stream};
 use timely::progress::frontier::MutableAntichain;
 
+use std::collections::BTreeMap;
+
 use kaizen_model::{
-    Event, EventBody, Feedback, Incident, Insight, PastIncident, Signal, StableHasher, Symbol,
-    Timestamp,
+    Event, EventBody, Explanation, Feedback, Incident, Insight, PastIncident, Signal,
+    SignalKind, StableHasher, Symbol, Timestamp,
 };
 use kaizen_operators::{IncidentCorrelator, IncidentRecall, InsightBuilder, ServiceGraph};
 
 use crate::config::{DetectorFactory, EngineConfig};
 use crate::ordered::EventTimeBuffer;
+use crate::rules::{evaluate_rules, insight_ts, Detected, LiveFilter};
 
 /// An event with its position in the input, which breaks event-time ties deterministically.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -43,10 +46,17 @@ pub(crate) enum Output {
 
 pub(crate) type OutputTx = Sender<Output>;
 
-/// What the correlator consumes besides the graph: detectors' signals and responders' feedback.
+/// What the correlator consumes besides the graph: detectors' and rules' signals, why rules
+/// fired, rules' own insights, and responders' feedback.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) enum Finding {
     Signal(Signal),
+    Explain {
+        ts: Timestamp,
+        key: String,
+        explanation: Explanation,
+    },
+    Insight(Insight),
     Feedback {
         ts: Timestamp,
         service: Symbol,
@@ -58,7 +68,8 @@ impl Finding {
     fn ts(&self) -> Timestamp {
         match self {
             Finding::Signal(s) => s.ts,
-            Finding::Feedback { ts, .. } => *ts,
+            Finding::Explain { ts, .. } | Finding::Feedback { ts, .. } => *ts,
+            Finding::Insight(i) => insight_ts(i),
         }
     }
 }
@@ -108,13 +119,23 @@ pub(crate) fn build(
                 EventBody::Span(_) => Err(s),
                 _ => Ok(s),
             });
-        let signals = detect(
+        type Found<'s> = Stream<'s, u64, Vec<Finding>>;
+        type Rows<'s> = Stream<'s, u64, Vec<kaizen_rules::RuleRow>>;
+        let (found, rows): (Found<'_>, Rows<'_>) = detect(
             others.concat(spans.clone()),
             |s| route(&s.event.service),
             detectors,
+            config.rules.clone(),
         )
-        .concat(detect(alerts, |_| 0, alert_detectors))
-        .concat(feedback_findings(feedback));
+        .concat(detect(alerts, |_| 0, alert_detectors, config.rules.clone()))
+        .ok_err(|d| match d {
+            Detected::Found(f) => Ok(f),
+            Detected::Row(r) => Err(r),
+        });
+        let mut signals = found.concat(feedback_findings(feedback));
+        if let Some(live) = &config.rules {
+            signals = signals.concat(evaluate_rules(rows, live.clone()));
+        }
         let graph = call_edges(spans)
             .as_collection()
             .concat(topology_edges)
@@ -150,21 +171,25 @@ fn route(service: &Symbol) -> u64 {
     StableHasher::hash_str(service.as_str())
 }
 
-fn first(frontier: &MutableAntichain<u64>) -> Option<u64> {
+pub(crate) fn first(frontier: &MutableAntichain<u64>) -> Option<u64> {
     frontier.frontier().first().copied()
 }
 
-/// Events → signals: every worker runs its own detectors over the records `route`d to it.
+/// Events → signals: every worker runs its own detectors over the records `route`d to it, and
+/// the rules' first stage over the same ordered records and the signals they produce.
 fn detect<'s>(
     events: Stream<'s, u64, Vec<Stamped>>,
     route: fn(&Stamped) -> u64,
     factory: DetectorFactory,
-) -> Stream<'s, u64, Vec<Finding>> {
+    rules: Option<kaizen_rules::LiveRules>,
+) -> Stream<'s, u64, Vec<Detected>> {
     events.unary_frontier(Exchange::new(route), "Detect", move |cap, _info| {
         let mut cap = Some(cap);
         let mut detectors = factory();
+        let mut filter = rules.map(LiveFilter::new);
         let mut buffer = EventTimeBuffer::default();
         let mut signals = Vec::new();
+        let mut rows = Vec::new();
         let mut out = Vec::new();
         move |(input, frontier), output| {
             input.for_each_stamp(|_, data| {
@@ -177,9 +202,13 @@ fn detect<'s>(
             let f = first(frontier);
             let ready =
                 buffer.release_before(f, |a, b| (a.event.ts, a.seq).cmp(&(b.event.ts, b.seq)));
+            let mut filter = filter.as_mut().map(LiveFilter::current);
             for s in &ready {
                 for d in &mut detectors {
                     d.on_event(&s.event, &mut signals);
+                }
+                if let Some(filter) = filter.as_mut() {
+                    filter.on_event(&s.event, s.seq, &mut rows);
                 }
             }
             if let Some(f) = f {
@@ -187,7 +216,13 @@ fn detect<'s>(
                     d.on_watermark(Timestamp::from_millis(f), &mut signals);
                 }
             }
-            out.extend(signals.drain(..).map(Finding::Signal));
+            if let Some(filter) = filter.as_mut().filter(|f| f.rules().reads_signals()) {
+                for s in &signals {
+                    filter.on_signal(s, &mut rows);
+                }
+            }
+            out.extend(signals.drain(..).map(|s| Detected::Found(Finding::Signal(s))));
+            out.extend(rows.drain(..).map(Detected::Row));
             emit_and_downgrade(&mut cap, f, &mut out, output);
         }
     })
@@ -195,7 +230,7 @@ fn detect<'s>(
 
 /// Gives `out` at the held capability (a lower bound on every record's event time), then
 /// moves the capability up to the frontier, or drops it when the input is exhausted.
-fn emit_and_downgrade<D, Out>(
+pub(crate) fn emit_and_downgrade<D, Out>(
     cap: &mut Option<timely::dataflow::operators::Capability<u64>>,
     frontier: Option<u64>,
     out: &mut Vec<D>,
@@ -219,7 +254,7 @@ fn emit_and_downgrade<D, Out>(
 }
 
 /// The one thing `emit_and_downgrade` needs of an output handle.
-trait OutputLike<D> {
+pub(crate) trait OutputLike<D> {
     fn give_all(&mut self, cap: &timely::dataflow::operators::Capability<u64>, data: &mut Vec<D>);
 }
 
@@ -307,8 +342,11 @@ impl CorrelatorInput {
     fn rank(&self) -> u8 {
         match self {
             CorrelatorInput::Edge(..) => 0,
-            CorrelatorInput::Found(Finding::Signal(_)) => 1,
-            CorrelatorInput::Found(Finding::Feedback { .. }) => 2,
+            // Why a rule fired arrives before its signal opens or grows an incident.
+            CorrelatorInput::Found(Finding::Explain { .. }) => 1,
+            CorrelatorInput::Found(Finding::Signal(_)) => 2,
+            CorrelatorInput::Found(Finding::Insight(_)) => 3,
+            CorrelatorInput::Found(Finding::Feedback { .. }) => 4,
         }
     }
 
@@ -319,6 +357,10 @@ impl CorrelatorInput {
             .then_with(|| a.rank().cmp(&b.rank()))
             .then_with(|| match (a, b) {
                 (E(x, _, dx), E(y, _, dy)) => (x, dx).cmp(&(y, dy)),
+                (F(Finding::Explain { key: x, .. }), F(Finding::Explain { key: y, .. })) => x.cmp(y),
+                (F(Finding::Insight(x)), F(Finding::Insight(y))) => {
+                    (&x.id, x.version).cmp(&(&y.id, y.version))
+                }
                 (F(Finding::Signal(x)), F(Finding::Signal(y))) => {
                     (&x.service, x.kind, &x.key, x.state, &x.name, &x.summary)
                         .cmp(&(&y.service, y.kind, &y.key, y.state, &y.name, &y.summary))
@@ -364,6 +406,7 @@ fn correlate<'s>(
             let mut buffer: EventTimeBuffer<CorrelatorInput> = EventTimeBuffer::default();
             let mut incidents = Vec::new();
             let mut history = Vec::new();
+            let mut explains = Explains::default();
             let mut out: Vec<Output> = Vec::new();
             move |(signals, f1), (edges, f2), output| {
                 signals.for_each_stamp(|_, data| {
@@ -394,6 +437,18 @@ fn correlate<'s>(
                             correlator.on_signal(&s, &mut incidents);
                             None
                         }
+                        CorrelatorInput::Found(Finding::Explain {
+                            ts,
+                            key,
+                            explanation,
+                        }) => {
+                            explains.insert(ts, key, explanation);
+                            None
+                        }
+                        CorrelatorInput::Found(Finding::Insight(i)) => {
+                            out.push(Output::Insight(i));
+                            None
+                        }
                         CorrelatorInput::Found(Finding::Feedback {
                             ts,
                             service,
@@ -408,6 +463,7 @@ fn correlate<'s>(
                     enrich(
                         &builder,
                         &mut recall,
+                        &explains,
                         &mut incidents,
                         &mut history,
                         &mut out,
@@ -422,6 +478,7 @@ fn correlate<'s>(
                 enrich(
                     &builder,
                     &mut recall,
+                    &explains,
                     &mut incidents,
                     &mut history,
                     &mut out,
@@ -437,15 +494,52 @@ fn correlate<'s>(
 fn enrich(
     builder: &InsightBuilder,
     recall: &mut IncidentRecall,
+    explains: &Explains,
     incidents: &mut Vec<Incident>,
     history: &mut Vec<PastIncident>,
     out: &mut Vec<Output>,
 ) {
     for incident in incidents.drain(..) {
         let mut insight = builder.build(&incident);
+        insight.explain = incident
+            .signals
+            .iter()
+            .filter(|s| s.kind == SignalKind::Rule)
+            .filter_map(|s| explains.get(&s.key))
+            .cloned()
+            .collect();
         recall.on_incident(&incident, &mut insight, history);
         out.push(Output::Insight(insight));
         out.extend(history.drain(..).map(Output::History));
     }
     out.extend(history.drain(..).map(Output::History));
+}
+
+/// Why rules fired, by signal key, for the insights their signals join. Bounded: the oldest
+/// explanations go first.
+#[derive(Default)]
+struct Explains {
+    by_key: BTreeMap<String, (Timestamp, Explanation)>,
+}
+
+impl Explains {
+    const MAX: usize = 10_000;
+
+    fn insert(&mut self, ts: Timestamp, key: String, explanation: Explanation) {
+        self.by_key.insert(key, (ts, explanation));
+        if self.by_key.len() > Self::MAX {
+            let oldest = self
+                .by_key
+                .iter()
+                .min_by_key(|(k, (t, _))| (*t, (*k).clone()))
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                self.by_key.remove(&k);
+            }
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Explanation> {
+        self.by_key.get(key).map(|(_, e)| e)
+    }
 }

@@ -24,6 +24,9 @@ mod config;
 mod dataflow;
 mod ordered;
 mod replay;
+mod rules;
+mod watch;
 
 pub use config::EngineConfig;
 pub use replay::{replay, EngineError, LatencySummary, ReplayHooks, ReplayReport};
+pub use watch::{reload, OnReload, RuleWatcher};

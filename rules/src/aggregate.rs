@@ -229,7 +229,8 @@ impl Acc {
             }
             (Acc::Pick(v), _) => v.clone(),
             (Acc::Hist(Some(h)), AggFn::Percentile(q)) => {
-                Value::Num(h.value_at_quantile(q) as f64 / HIST_SCALE)
+                // The middle of the bucket, not its top: 2500 reads as 2500, not 2501.
+                Value::Num(h.median_equivalent(h.value_at_quantile(q)) as f64 / HIST_SCALE)
             }
             (Acc::Hist(_), _) => Value::Null,
             (

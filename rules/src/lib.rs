@@ -30,7 +30,7 @@ pub use evaluate::{RuleEvaluator, RuleOutput, QUIET_MS};
 pub use filter::{RowKind, RuleFilter, RuleRow};
 pub use fixtures::{fixture_path, run, run_fixture, FixtureReport};
 pub use plan::{compile, Rule, Shape, Window};
-pub use ruleset::{ReloadReport, RuleSet};
+pub use ruleset::{collect_sql, LiveRules, ReloadReport, RuleSet};
 pub use schema::{Column, Row, StreamName, TemplateRef};
 pub use syntax::{parse_file, parse_interval, Emit, RuleStatement};
 pub use value::{Type, Value};

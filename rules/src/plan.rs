@@ -313,8 +313,14 @@ pub fn compile(file: &SourceFile, st: &RuleStatement) -> Result<Rule, RuleError>
                     )),
                 };
             let (x, t) = scope.expr(e, Mode::Group)?;
-            if !matches!(x, Expr::Group(_)) {
-                outputs.push((name.clone(), x.clone()));
+            match x {
+                // A selected key is named by its alias (`COALESCE(labels['team'], '-') AS team`).
+                Expr::Group(i) => {
+                    if let Some(k) = rule.keys.get_mut(i) {
+                        k.0 = name.clone();
+                    }
+                }
+                _ => outputs.push((name.clone(), x.clone())),
             }
             scope.aliases.push((name, x, t));
         }

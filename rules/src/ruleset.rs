@@ -96,6 +96,20 @@ impl RuleSet {
         (RuleSet::new(kept), errors)
     }
 
+    /// Checks rules given as text (`name` stands in for the file name in errors).
+    pub fn from_text(name: &str, text: &str) -> (RuleSet, Vec<RuleError>) {
+        let file = SourceFile::new(name, text);
+        let (statements, mut errors) = parse_file(&file);
+        let mut rules = Vec::new();
+        for st in &statements {
+            match compile(&file, st) {
+                Ok(rule) => rules.push(Arc::new(rule)),
+                Err(e) => errors.push(e),
+            }
+        }
+        (RuleSet::new(rules), errors)
+    }
+
     /// Reloads from `paths`: rules whose text is unchanged keep their identity (and so their
     /// state); a rule that now has an error keeps its previous version running.
     pub fn reload(&self, paths: &[PathBuf]) -> (RuleSet, ReloadReport) {
@@ -223,5 +237,49 @@ pub fn collect_sql(path: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<RuleE
         files.push(path.to_path_buf());
     } else {
         errors.push(RuleError::file(path, "no such file or directory"));
+    }
+}
+
+/// The rule set a running engine uses, replaceable while it runs (hot reload). Operators
+/// check [`LiveRules::generation`] — one atomic load — and fetch the new set only when it
+/// changed.
+#[derive(Clone, Debug, Default)]
+pub struct LiveRules {
+    inner: Arc<LiveInner>,
+}
+
+#[derive(Debug, Default)]
+struct LiveInner {
+    generation: std::sync::atomic::AtomicU64,
+    set: std::sync::RwLock<Arc<RuleSet>>,
+}
+
+impl LiveRules {
+    /// Starts with `set`.
+    pub fn new(set: RuleSet) -> LiveRules {
+        let live = LiveRules::default();
+        live.replace(set);
+        live
+    }
+
+    /// Swaps in a new set; operators pick it up at their next activation.
+    pub fn replace(&self, set: RuleSet) {
+        if let Ok(mut s) = self.inner.set.write() {
+            *s = Arc::new(set);
+        }
+        self.inner.generation.fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Bumped by every [`LiveRules::replace`].
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The current set.
+    pub fn current(&self) -> Arc<RuleSet> {
+        match self.inner.set.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 }
