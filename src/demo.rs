@@ -26,7 +26,17 @@ pub struct DemoArgs {
     /// Keep the generated scenario in this directory (default: a temporary one, removed after).
     #[arg(long)]
     keep: Option<PathBuf>,
+    /// Rule files to run beside the detectors (default: the shipped pack, `queries/default`,
+    /// when run from the repository).
+    #[arg(long)]
+    rules: Vec<PathBuf>,
+    /// Run without rules.
+    #[arg(long, conflicts_with = "rules")]
+    no_rules: bool,
 }
+
+/// The shipped rule pack, when the demo runs from a checkout.
+const DEFAULT_PACK: &str = "queries/default";
 
 /// Prints every insight and remembers the latest version of each.
 struct Recorder<S> {
@@ -75,11 +85,29 @@ pub fn run(args: DemoArgs) -> Result<()> {
         args.workers
     );
 
-    let config = EngineConfig {
+    let mut config = EngineConfig {
         workers: args.workers,
         topology: topology(&scenario),
         ..EngineConfig::default()
     };
+    let rules = match (args.no_rules, args.rules.is_empty()) {
+        (true, _) => Vec::new(),
+        (false, false) => args.rules.clone(),
+        (false, true) if std::path::Path::new(DEFAULT_PACK).is_dir() => vec![DEFAULT_PACK.into()],
+        _ => Vec::new(),
+    };
+    crate::replay::load_rules(&rules, false, &mut config)?;
+    if let Some(live) = &config.rules {
+        eprintln!(
+            "kaizen demo: running {} rules from {}\n",
+            live.current().len(),
+            rules
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let mut sink = Recorder {
         inner: TerminalSink::new(
             io::stdout(),

@@ -66,7 +66,11 @@ fn test(paths: &[PathBuf]) -> Result<()> {
             }
             (None, false) if r.errors.is_empty() => {
                 without += 1;
-                println!("skip  {} (no {})", f.display(), kaizen_rules::fixture_path(f).display());
+                println!(
+                    "skip  {} (no {})",
+                    f.display(),
+                    kaizen_rules::fixture_path(f).display()
+                );
             }
             _ => {
                 failed += 1;

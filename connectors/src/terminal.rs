@@ -171,7 +171,38 @@ pub(crate) fn render_card(insight: &Insight, style: TerminalStyle) -> String {
             let _ = writeln!(s, "  {}  {}", e.ts.clock(), e.text);
         }
     }
+    render_explain(&mut s, insight, style);
     s
+}
+
+/// Why rules fired: rule, where it is defined, group, window, values and the first inputs.
+fn render_explain(s: &mut String, insight: &Insight, style: TerminalStyle) {
+    if insight.explain.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "{}", paint(style, "1", "Why (rules)"));
+    let pairs = |v: &[(String, String)]| {
+        v.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for e in &insight.explain {
+        let window = e
+            .window
+            .map(|(a, b)| format!(" · window {}–{}", a.clock(), b.clock()))
+            .unwrap_or_default();
+        let _ = writeln!(s, "  {} ({}) {}{window}", e.rule, e.source, pairs(&e.group));
+        if !e.values.is_empty() {
+            let _ = writeln!(s, "       {}", pairs(&e.values));
+        }
+        for ev in &e.events {
+            let _ = writeln!(s, "       · {ev}");
+        }
+        if e.event_count > e.events.len() as u64 {
+            let _ = writeln!(s, "       · … {} input events in all", e.event_count);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,12 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kaizen_model::{PastIncident, Topology};
-use kaizen_rules::LiveRules;
 use kaizen_operators::{
     AlertConfig, AlertPipeline, BurnWindow, ChangeFeed, CorrelatorConfig, Detector,
     LogTemplateConfig, LogTemplateDetector, MetricAnomalyConfig, MetricAnomalyDetector,
     RecallConfig, SloBurnDetector, ThresholdDetector, ThresholdRule,
 };
+use kaizen_rules::LiveRules;
 
 /// Builds one worker's set of detectors. Every worker gets its own instances; events are
 /// partitioned by service, so a detector only ever sees the services routed to its worker.

@@ -17,8 +17,8 @@ use timely::progress::frontier::MutableAntichain;
 use std::collections::BTreeMap;
 
 use kaizen_model::{
-    Event, EventBody, Explanation, Feedback, Incident, Insight, PastIncident, Signal,
-    SignalKind, StableHasher, Symbol, Timestamp,
+    Event, EventBody, Explanation, Feedback, Incident, Insight, PastIncident, Signal, SignalKind,
+    StableHasher, Symbol, Timestamp,
 };
 use kaizen_operators::{IncidentCorrelator, IncidentRecall, InsightBuilder, ServiceGraph};
 
@@ -221,7 +221,11 @@ fn detect<'s>(
                     filter.on_signal(s, &mut rows);
                 }
             }
-            out.extend(signals.drain(..).map(|s| Detected::Found(Finding::Signal(s))));
+            out.extend(
+                signals
+                    .drain(..)
+                    .map(|s| Detected::Found(Finding::Signal(s))),
+            );
             out.extend(rows.drain(..).map(Detected::Row));
             emit_and_downgrade(&mut cap, f, &mut out, output);
         }
@@ -357,7 +361,9 @@ impl CorrelatorInput {
             .then_with(|| a.rank().cmp(&b.rank()))
             .then_with(|| match (a, b) {
                 (E(x, _, dx), E(y, _, dy)) => (x, dx).cmp(&(y, dy)),
-                (F(Finding::Explain { key: x, .. }), F(Finding::Explain { key: y, .. })) => x.cmp(y),
+                (F(Finding::Explain { key: x, .. }), F(Finding::Explain { key: y, .. })) => {
+                    x.cmp(y)
+                }
                 (F(Finding::Insight(x)), F(Finding::Insight(y))) => {
                     (&x.id, x.version).cmp(&(&y.id, y.version))
                 }

@@ -30,7 +30,11 @@ impl LiveFilter {
     pub(crate) fn new(live: LiveRules) -> Self {
         let generation = live.generation();
         let filter = RuleFilter::new(live.current());
-        LiveFilter { live, generation, filter }
+        LiveFilter {
+            live,
+            generation,
+            filter,
+        }
     }
 
     /// The filter, with the newest rules swapped in.
@@ -58,52 +62,56 @@ pub(crate) fn evaluate_rules<'s>(
     rows: Stream<'s, u64, Vec<RuleRow>>,
     live: LiveRules,
 ) -> Stream<'s, u64, Vec<Finding>> {
-    rows.unary_frontier(Exchange::new(|r: &RuleRow| r.route()), "EvaluateRules", move |cap, _| {
-        let mut cap = Some(cap);
-        let mut generation = live.generation();
-        let mut evaluator = RuleEvaluator::new(live.current());
-        let mut buffer: EventTimeBuffer<RuleRow> = EventTimeBuffer::default();
-        let mut produced = Vec::new();
-        let mut out = Vec::new();
-        move |(input, frontier), output| {
-            input.for_each_stamp(|_, data| {
-                for batch in data {
-                    for r in batch.drain(..) {
-                        buffer.push(r.ts, r);
-                    }
-                }
-            });
-            let f = first(frontier);
-            let g = live.generation();
-            if g != generation {
-                generation = g;
-                let now = f.or(cap.as_ref().map(|c| *c.time())).unwrap_or_default();
-                evaluator.set_rules(live.current(), now, &mut produced);
-            }
-            for r in buffer.release_before(f, row_order) {
-                evaluator.on_row(r, &mut produced);
-            }
-            if let Some(f) = f {
-                evaluator.on_watermark(f, &mut produced);
-            }
-            for o in produced.drain(..) {
-                match o {
-                    RuleOutput::Signal(signal, explain) => {
-                        if let Some(explanation) = explain {
-                            out.push(Finding::Explain {
-                                ts: signal.ts,
-                                key: signal.key.clone(),
-                                explanation,
-                            });
+    rows.unary_frontier(
+        Exchange::new(|r: &RuleRow| r.route()),
+        "EvaluateRules",
+        move |cap, _| {
+            let mut cap = Some(cap);
+            let mut generation = live.generation();
+            let mut evaluator = RuleEvaluator::new(live.current());
+            let mut buffer: EventTimeBuffer<RuleRow> = EventTimeBuffer::default();
+            let mut produced = Vec::new();
+            let mut out = Vec::new();
+            move |(input, frontier), output| {
+                input.for_each_stamp(|_, data| {
+                    for batch in data {
+                        for r in batch.drain(..) {
+                            buffer.push(r.ts, r);
                         }
-                        out.push(Finding::Signal(signal));
                     }
-                    RuleOutput::Insight(i) => out.push(Finding::Insight(i)),
+                });
+                let f = first(frontier);
+                let g = live.generation();
+                if g != generation {
+                    generation = g;
+                    let now = f.or(cap.as_ref().map(|c| *c.time())).unwrap_or_default();
+                    evaluator.set_rules(live.current(), now, &mut produced);
                 }
+                for r in buffer.release_before(f, row_order) {
+                    evaluator.on_row(r, &mut produced);
+                }
+                if let Some(f) = f {
+                    evaluator.on_watermark(f, &mut produced);
+                }
+                for o in produced.drain(..) {
+                    match o {
+                        RuleOutput::Signal(signal, explain) => {
+                            if let Some(explanation) = explain {
+                                out.push(Finding::Explain {
+                                    ts: signal.ts,
+                                    key: signal.key.clone(),
+                                    explanation,
+                                });
+                            }
+                            out.push(Finding::Signal(signal));
+                        }
+                        RuleOutput::Insight(i) => out.push(Finding::Insight(i)),
+                    }
+                }
+                emit_and_downgrade(&mut cap, f, &mut out, output);
             }
-            emit_and_downgrade(&mut cap, f, &mut out, output);
-        }
-    })
+        },
+    )
 }
 
 /// The event time a rule output counts at.

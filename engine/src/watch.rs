@@ -22,27 +22,37 @@ pub type OnReload = Box<dyn FnMut(&ReloadReport) + Send>;
 
 impl RuleWatcher {
     /// Watches `paths`, polling every `every`; SIGHUP forces a reload.
-    pub fn start(paths: Vec<PathBuf>, live: LiveRules, every: Duration, mut on_reload: OnReload) -> std::io::Result<RuleWatcher> {
+    pub fn start(
+        paths: Vec<PathBuf>,
+        live: LiveRules,
+        every: Duration,
+        mut on_reload: OnReload,
+    ) -> std::io::Result<RuleWatcher> {
         let stop = Arc::new(AtomicBool::new(false));
         let hup = Arc::new(AtomicBool::new(false));
         #[cfg(unix)]
         signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
         let stopping = stop.clone();
-        let thread = std::thread::Builder::new().name("kaizen-rules-watch".into()).spawn(move || {
-            let mut seen = fingerprint(&paths);
-            while !stopping.load(Ordering::Acquire) {
-                std::thread::sleep(every);
-                let now = fingerprint(&paths);
-                let forced = hup.swap(false, Ordering::AcqRel);
-                if now == seen && !forced {
-                    continue;
+        let thread = std::thread::Builder::new()
+            .name("kaizen-rules-watch".into())
+            .spawn(move || {
+                let mut seen = fingerprint(&paths);
+                while !stopping.load(Ordering::Acquire) {
+                    std::thread::sleep(every);
+                    let now = fingerprint(&paths);
+                    let forced = hup.swap(false, Ordering::AcqRel);
+                    if now == seen && !forced {
+                        continue;
+                    }
+                    seen = now;
+                    let report = reload(&paths, &live);
+                    on_reload(&report);
                 }
-                seen = now;
-                let report = reload(&paths, &live);
-                on_reload(&report);
-            }
-        })?;
-        Ok(RuleWatcher { stop, thread: Some(thread) })
+            })?;
+        Ok(RuleWatcher {
+            stop,
+            thread: Some(thread),
+        })
     }
 }
 

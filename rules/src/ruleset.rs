@@ -267,12 +267,16 @@ impl LiveRules {
         if let Ok(mut s) = self.inner.set.write() {
             *s = Arc::new(set);
         }
-        self.inner.generation.fetch_add(1, std::sync::atomic::Ordering::Release);
+        self.inner
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
     /// Bumped by every [`LiveRules::replace`].
     pub fn generation(&self) -> u64 {
-        self.inner.generation.load(std::sync::atomic::Ordering::Acquire)
+        self.inner
+            .generation
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The current set.

@@ -10,7 +10,15 @@ const T0: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
 fn rules(text: &str) -> Arc<RuleSet> {
     let (set, errors) = RuleSet::from_text("test.sql", text);
-    assert!(errors.is_empty(), "{}", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"));
+    assert!(
+        errors.is_empty(),
+        "{}",
+        errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     Arc::new(set)
 }
 
@@ -20,11 +28,17 @@ fn ev(secs: u64, rest: &str) -> Event {
 }
 
 fn log(secs: u64, service: &str, level: &str, message: &str) -> Event {
-    ev(secs, &format!(r#""kind":"log","service":"{service}","level":"{level}","message":"{message}""#))
+    ev(
+        secs,
+        &format!(r#""kind":"log","service":"{service}","level":"{level}","message":"{message}""#),
+    )
 }
 
 fn metric(secs: u64, service: &str, name: &str, value: f64) -> Event {
-    ev(secs, &format!(r#""kind":"metric","service":"{service}","name":"{name}","value":{value}"#))
+    ev(
+        secs,
+        &format!(r#""kind":"metric","service":"{service}","name":"{name}","value":{value}"#),
+    )
 }
 
 /// `open rule@secs service summary` / `close rule@secs service` lines.
@@ -33,7 +47,11 @@ fn transitions(out: &[RuleOutput]) -> Vec<String> {
         .map(|o| match o {
             RuleOutput::Signal(s, _) => format!(
                 "{} {}@{} {} {}",
-                if s.state == SignalState::Open { "open" } else { "close" },
+                if s.state == SignalState::Open {
+                    "open"
+                } else {
+                    "close"
+                },
                 s.name.as_str(),
                 (s.ts.as_millis() - T0) / 1000,
                 s.service.as_str(),
@@ -88,7 +106,13 @@ fn metric_condition_misses_resolve_like_prometheus_with_for_and_keep() {
     );
     // Pending from 60 s, fires at 180 s (FOR 2 m); the first sample back to normal is at
     // 300 s, so it resolves at 360 s (KEEP FIRING FOR 1 m).
-    assert_eq!(out, ["open disk@180 db disk service=db value=0.95", "close disk@360 db disk service=db value=0.95"]);
+    assert_eq!(
+        out,
+        [
+            "open disk@180 db disk service=db value=0.95",
+            "close disk@360 db disk service=db value=0.95"
+        ]
+    );
 }
 
 #[test]
@@ -102,15 +126,30 @@ fn tumble_window_with_having_and_an_empty_window_resolving_it() {
         "CREATE RULE pool SUMMARY '{{service}}: {{errors}} in {{window_start}}–{{window_end}}' AS SELECT service, count(*) AS errors FROM logs WHERE level = 'error' GROUP BY service, TUMBLE(ts, INTERVAL '1' MINUTE) HAVING count(*) > 20;",
         &events,
     );
-    assert_eq!(out, ["open pool@180 orders orders: 30 in 00:02:00–00:03:00", "close pool@300 orders orders: 30 in 00:02:00–00:03:00"]);
+    assert_eq!(
+        out,
+        [
+            "open pool@180 orders orders: 30 in 00:02:00–00:03:00",
+            "close pool@300 orders orders: 30 in 00:02:00–00:03:00"
+        ]
+    );
 }
 
 #[test]
 fn hop_window_percentile_over_spans() {
     let mut events = Vec::new();
     for s in 0..600u64 {
-        let d = if (300..360).contains(&s) { 2500.0 } else { 100.0 };
-        events.push(ev(s, &format!(r#""kind":"span","service":"checkout","operation":"POST /pay","duration_ms":{d}"#)));
+        let d = if (300..360).contains(&s) {
+            2500.0
+        } else {
+            100.0
+        };
+        events.push(ev(
+            s,
+            &format!(
+                r#""kind":"span","service":"checkout","operation":"POST /pay","duration_ms":{d}"#
+            ),
+        ));
     }
     let out = fire(
         "CREATE RULE slow SUMMARY '{{service}} p99 {{p}} ms' AS SELECT service, round(p99(duration_ms)) AS p FROM spans GROUP BY service, HOP(ts, INTERVAL '1' MINUTE, INTERVAL '5' MINUTE) HAVING p99(duration_ms) > 1000;",
@@ -118,7 +157,11 @@ fn hop_window_percentile_over_spans() {
     );
     // Windows of 5 min every minute: the first to hold 2.5 s spans in its top 1% closes at
     // 360 s; the last containing them closes at 600 s (window 300–600 s … 360 + 240).
-    assert_eq!(out.first().map(String::as_str), Some("open slow@360 checkout checkout p99 2500 ms"), "{out:?}");
+    assert_eq!(
+        out.first().map(String::as_str),
+        Some("open slow@360 checkout checkout p99 2500 ms"),
+        "{out:?}"
+    );
     assert!(out.iter().any(|l| l.starts_with("close slow@")), "{out:?}");
 }
 
@@ -135,12 +178,23 @@ fn session_window_counts_a_burst() {
     );
     // The burst's session closes 2 min after its last alert (160 + 120 = 280 s); as a
     // point-in-time result it holds for the quiet period (5 min) and resolves at 580 s.
-    assert_eq!(out, ["open flapping@280 api HighLatency fired 5 times", "close flapping@580 api HighLatency fired 5 times"]);
+    assert_eq!(
+        out,
+        [
+            "open flapping@280 api HighLatency fired 5 times",
+            "close flapping@580 api HighLatency fired 5 times"
+        ]
+    );
 }
 
 #[test]
 fn match_recognize_deploy_then_errors_within() {
-    let deploy = |s| ev(s, r#""kind":"change","service":"cart","change_kind":"deploy","version":"v42","description":"deploy v42""#);
+    let deploy = |s| {
+        ev(
+            s,
+            r#""kind":"change","service":"cart","change_kind":"deploy","version":"v42","description":"deploy v42""#,
+        )
+    };
     let err = |s| log(s, "cart", "error", "NullPointerException in CartService");
     let mut events = vec![deploy(0)];
     // Errors too late for the first deploy (WITHIN 10 min)…
@@ -153,16 +207,32 @@ fn match_recognize_deploy_then_errors_within() {
         "CREATE RULE deploy_then_errors SUMMARY '{{version}} then {{errors}} errors' AS SELECT * FROM events MATCH_RECOGNIZE (PARTITION BY service ORDER BY ts MEASURES LAST(D.version) AS version, COUNT(E.*) AS errors PATTERN (D E{3,}) WITHIN INTERVAL '10' MINUTE DEFINE D AS D.kind = 'change', E AS E.kind = 'log' AND E.level = 'error');",
         &events,
     );
-    assert_eq!(out, ["open deploy_then_errors@1040 cart v42 then 3 errors", "close deploy_then_errors@1340 cart v42 then 3 errors"]);
+    assert_eq!(
+        out,
+        [
+            "open deploy_then_errors@1040 cart v42 then 3 errors",
+            "close deploy_then_errors@1340 cart v42 then 3 errors"
+        ]
+    );
 }
 
 #[test]
 fn labels_case_coalesce_regex_and_count_distinct() {
     let alert = |s: u64, name: &str, team: Option<&str>| {
         let labels = team.map_or(String::new(), |t| format!(r#","labels":{{"team":"{t}"}}"#));
-        ev(s, &format!(r#""kind":"alert","service":"api","name":"{name}","status":"firing","severity":"critical"{labels}"#))
+        ev(
+            s,
+            &format!(
+                r#""kind":"alert","service":"api","name":"{name}","status":"firing","severity":"critical"{labels}"#
+            ),
+        )
     };
-    let events = [alert(10, "KubePodCrashLooping", Some("core")), alert(20, "HighErrorRate", None), alert(30, "HighLatency", Some("core")), alert(40, "Watchdog", None)];
+    let events = [
+        alert(10, "KubePodCrashLooping", Some("core")),
+        alert(20, "HighErrorRate", None),
+        alert(30, "HighLatency", Some("core")),
+        alert(40, "Watchdog", None),
+    ];
     let out = fire(
         "CREATE RULE storm SUMMARY '{{team}}: {{alerts}} alerts ({{kinds}})' AS
          SELECT COALESCE(labels['team'], 'unowned') AS team, count(DISTINCT name) AS alerts,
@@ -188,22 +258,44 @@ fn counter_rate_and_arithmetic() {
         "CREATE RULE surge SUMMARY '{{service}} at {{rps}} req/s' AS SELECT service, round(rate(value), 1) AS rps FROM metrics WHERE name = 'http_requests_total' GROUP BY service, TUMBLE(ts, INTERVAL '1' MINUTE) HAVING rate(value) * 60 > 3000;",
         &events,
     );
-    assert_eq!(out, ["open surge@120 api api at 100 req/s", "close surge@180 api api at 100 req/s"]);
+    assert_eq!(
+        out,
+        [
+            "open surge@120 api api at 100 req/s",
+            "close surge@180 api api at 100 req/s"
+        ]
+    );
 }
 
 #[test]
 fn emit_insight_goes_to_the_sinks_with_an_explanation() {
     let set = rules("CREATE RULE cert EMIT INSIGHT SEVERITY 'critical' SUMMARY '{{service}} certificate expires in {{days}} days' AS SELECT service, value AS days FROM metrics WHERE name = 'ssl_cert_expiry_days' AND value < 7;");
-    let out = run(set, &[metric(10, "edge", "ssl_cert_expiry_days", 30.0), metric(20, "edge", "ssl_cert_expiry_days", 5.0), metric(30, "edge", "ssl_cert_expiry_days", 90.0)], 3_600_000);
-    let RuleOutput::Insight(open) = &out[0] else { panic!("{out:?}") };
+    let out = run(
+        set,
+        &[
+            metric(10, "edge", "ssl_cert_expiry_days", 30.0),
+            metric(20, "edge", "ssl_cert_expiry_days", 5.0),
+            metric(30, "edge", "ssl_cert_expiry_days", 90.0),
+        ],
+        3_600_000,
+    );
+    let RuleOutput::Insight(open) = &out[0] else {
+        panic!("{out:?}")
+    };
     assert_eq!(open.title, "edge certificate expires in 5 days");
     assert_eq!(open.version, 1);
     let why = &open.explain[0];
     assert_eq!(why.rule, "cert");
     assert_eq!(why.source, "test.sql:1");
     assert_eq!(why.group, [("service".to_string(), "edge".to_string())]);
-    assert!(why.events[0].contains("ssl_cert_expiry_days = 5"), "{:?}", why.events);
-    let RuleOutput::Insight(closed) = &out[1] else { panic!("{out:?}") };
+    assert!(
+        why.events[0].contains("ssl_cert_expiry_days = 5"),
+        "{:?}",
+        why.events
+    );
+    let RuleOutput::Insight(closed) = &out[1] else {
+        panic!("{out:?}")
+    };
     assert_eq!((closed.version, closed.id == open.id), (2, true));
     assert!(closed.resolved_at.is_some());
 }
@@ -212,14 +304,22 @@ fn emit_insight_goes_to_the_sinks_with_an_explanation() {
 fn templates_are_mined_for_rules_that_read_them() {
     let mut events = Vec::new();
     for i in 0..30u64 {
-        events.push(log(i, "auth", "error", &format!("token {i}abc expired for user {i}")));
+        events.push(log(
+            i,
+            "auth",
+            "error",
+            &format!("token {i}abc expired for user {i}"),
+        ));
     }
     let out = fire(
         "CREATE RULE tpl SUMMARY '{{service}}: {{template}} x{{n}}' AS SELECT service, template, count(*) AS n FROM logs WHERE level = 'error' GROUP BY service, template, TUMBLE(ts, INTERVAL '1' MINUTE) HAVING count(*) >= 20;",
         &events,
     );
     assert_eq!(out.len(), 2, "{out:?}");
-    assert!(out[0].contains("token <*> expired for user <*> x"), "{out:?}");
+    assert!(
+        out[0].contains("token <*> expired for user <*> x"),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -232,7 +332,19 @@ fn signals_stream_rules_read_detector_signals() {
     let mut out = Vec::new();
     for (i, svc) in ["a", "b", "c"].iter().enumerate() {
         let ts = Timestamp::from_millis(T0 + i as u64 * 1000);
-        let s = Signal { ts, onset: ts, service: Symbol::new(svc), kind: SignalKind::Alert, state: SignalState::Open, key: format!("k{i}"), name: Symbol::new("X"), severity: Severity::Critical, summary: "x".into(), value: None, strength: 0.0 };
+        let s = Signal {
+            ts,
+            onset: ts,
+            service: Symbol::new(svc),
+            kind: SignalKind::Alert,
+            state: SignalState::Open,
+            key: format!("k{i}"),
+            name: Symbol::new("X"),
+            severity: Severity::Critical,
+            summary: "x".into(),
+            value: None,
+            strength: 0.0,
+        };
         filter.on_signal(&s, &mut rows);
         for r in rows.drain(..) {
             eval.on_row(r, &mut out);
