@@ -3,6 +3,7 @@
 use std::cmp::Ordering;
 use std::collections::HashSet;
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 
 use differential_dataflow::input::{Input as _, InputSession};
 use differential_dataflow::AsCollection;
@@ -56,7 +57,7 @@ pub(crate) enum Finding {
         key: String,
         explanation: Explanation,
     },
-    Insight(Insight),
+    Insight(Box<Insight>),
     Feedback {
         ts: Timestamp,
         service: Symbol,
@@ -96,6 +97,8 @@ pub(crate) fn build(
         graph_services_only(&config.topology),
     );
     let recall = IncidentRecall::new(config.recall.clone(), config.history.iter().cloned());
+    let graph = Arc::new(kaizen_rules::Dependencies::from_topology(&config.topology));
+    let rules = config.rules.clone().map(|live| (live, graph));
     worker.dataflow::<u64, _, _>(|scope| {
         let mut events = InputHandle::new();
         let stream = events.to_stream(scope);
@@ -125,16 +128,16 @@ pub(crate) fn build(
             others.concat(spans.clone()),
             |s| route(&s.event.service),
             detectors,
-            config.rules.clone(),
+            rules.clone(),
         )
-        .concat(detect(alerts, |_| 0, alert_detectors, config.rules.clone()))
+        .concat(detect(alerts, |_| 0, alert_detectors, rules.clone()))
         .ok_err(|d| match d {
             Detected::Found(f) => Ok(f),
             Detected::Row(r) => Err(r),
         });
         let mut signals = found.concat(feedback_findings(feedback));
-        if let Some(live) = &config.rules {
-            signals = signals.concat(evaluate_rules(rows, live.clone()));
+        if let Some((live, graph)) = rules {
+            signals = signals.concat(evaluate_rules(rows, live, graph));
         }
         let graph = call_edges(spans)
             .as_collection()
@@ -181,12 +184,12 @@ fn detect<'s>(
     events: Stream<'s, u64, Vec<Stamped>>,
     route: fn(&Stamped) -> u64,
     factory: DetectorFactory,
-    rules: Option<kaizen_rules::LiveRules>,
+    rules: Option<(kaizen_rules::LiveRules, Arc<kaizen_rules::Dependencies>)>,
 ) -> Stream<'s, u64, Vec<Detected>> {
     events.unary_frontier(Exchange::new(route), "Detect", move |cap, _info| {
         let mut cap = Some(cap);
         let mut detectors = factory();
-        let mut filter = rules.map(LiveFilter::new);
+        let mut filter = rules.map(|(live, graph)| LiveFilter::new(live, graph));
         let mut buffer = EventTimeBuffer::default();
         let mut signals = Vec::new();
         let mut rows = Vec::new();
@@ -452,7 +455,7 @@ fn correlate<'s>(
                             None
                         }
                         CorrelatorInput::Found(Finding::Insight(i)) => {
-                            out.push(Output::Insight(i));
+                            out.push(Output::Insight(*i));
                             None
                         }
                         CorrelatorInput::Found(Finding::Feedback {

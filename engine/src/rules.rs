@@ -7,7 +7,11 @@ use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::Stream;
 
 use kaizen_model::Timestamp;
-use kaizen_rules::{LiveRules, RowKind, RuleEvaluator, RuleFilter, RuleOutput, RuleRow};
+use std::sync::Arc;
+
+use kaizen_rules::{
+    Dependencies, LiveRules, RowKind, RuleEvaluator, RuleFilter, RuleOutput, RuleRow,
+};
 
 use crate::dataflow::{emit_and_downgrade, first, Finding};
 use crate::ordered::EventTimeBuffer;
@@ -27,9 +31,9 @@ pub(crate) struct LiveFilter {
 }
 
 impl LiveFilter {
-    pub(crate) fn new(live: LiveRules) -> Self {
+    pub(crate) fn new(live: LiveRules, graph: Arc<Dependencies>) -> Self {
         let generation = live.generation();
-        let filter = RuleFilter::new(live.current());
+        let filter = RuleFilter::new(live.current()).with_graph(graph);
         LiveFilter {
             live,
             generation,
@@ -52,7 +56,8 @@ fn row_order(a: &RuleRow, b: &RuleRow) -> std::cmp::Ordering {
     let kind = |r: &RuleRow| match r.kind {
         RowKind::Hit => 0,
         RowKind::Miss => 1,
-        RowKind::Classes(bits) => 2 + bits,
+        RowKind::Side(side) => 2 + u64::from(side),
+        RowKind::Classes(bits) => 4 + bits,
     };
     (a.ts, a.seq, a.rule, kind(a)).cmp(&(b.ts, b.seq, b.rule, kind(b)))
 }
@@ -61,6 +66,7 @@ fn row_order(a: &RuleRow, b: &RuleRow) -> std::cmp::Ordering {
 pub(crate) fn evaluate_rules<'s>(
     rows: Stream<'s, u64, Vec<RuleRow>>,
     live: LiveRules,
+    graph: Arc<Dependencies>,
 ) -> Stream<'s, u64, Vec<Finding>> {
     rows.unary_frontier(
         Exchange::new(|r: &RuleRow| r.route()),
@@ -68,7 +74,7 @@ pub(crate) fn evaluate_rules<'s>(
         move |cap, _| {
             let mut cap = Some(cap);
             let mut generation = live.generation();
-            let mut evaluator = RuleEvaluator::new(live.current());
+            let mut evaluator = RuleEvaluator::new(live.current()).with_graph(graph.clone());
             let mut buffer: EventTimeBuffer<RuleRow> = EventTimeBuffer::default();
             let mut produced = Vec::new();
             let mut out = Vec::new();
@@ -105,7 +111,7 @@ pub(crate) fn evaluate_rules<'s>(
                             }
                             out.push(Finding::Signal(signal));
                         }
-                        RuleOutput::Insight(i) => out.push(Finding::Insight(i)),
+                        RuleOutput::Insight(i) => out.push(Finding::Insight(Box::new(i))),
                     }
                 }
                 emit_and_downgrade(&mut cap, f, &mut out, output);

@@ -14,6 +14,7 @@ use sqlparser::ast::{
 use crate::aggregate::AggFn;
 use crate::diagnostic::{suggest, Location, RuleError, SourceFile};
 use crate::expr::{like_regex, BinOp, Expr, Scalar};
+use crate::join::{JoinScope, SlotSource};
 use crate::schema::StreamName;
 use crate::syntax::parse_interval;
 use crate::value::{Type, Value};
@@ -51,6 +52,8 @@ pub struct Scope<'a> {
     /// SELECT aliases usable in HAVING.
     pub(crate) aliases: Vec<(String, Expr, Type)>,
     pub(crate) windowed: bool,
+    /// For join rules: both sides, whose columns resolve to pair slots.
+    pub(crate) join: Option<JoinScope>,
 }
 
 /// Where an AST node starts, or the scope's fallback where sqlparser has no span for it.
@@ -72,7 +75,11 @@ pub(crate) fn ident_at(id: &ast::Ident, fallback: Location) -> Location {
     }
 }
 
-const SCALARS: [(&str, Scalar); 27] = [
+const SCALARS: [(&str, Scalar); 31] = [
+    ("depends_on", Scalar::DependsOn),
+    ("upstream_of", Scalar::UpstreamOf),
+    ("downstream_of", Scalar::DownstreamOf),
+    ("hops", Scalar::Hops),
     ("lower", Scalar::Lower),
     ("upper", Scalar::Upper),
     ("length", Scalar::Length),
@@ -114,6 +121,7 @@ impl<'a> Scope<'a> {
             aggs: Vec::new(),
             aliases: Vec::new(),
             windowed: false,
+            join: None,
         }
     }
 
@@ -145,12 +153,12 @@ impl<'a> Scope<'a> {
         use ast::Expr as A;
         if mode == Mode::Group {
             let text = e.to_string();
-            if let Some(i) = self
+            if let Some((_, x, t)) = self
                 .keys
                 .iter()
-                .position(|(k, _, _)| k.eq_ignore_ascii_case(&text))
+                .find(|(k, _, _)| k.eq_ignore_ascii_case(&text))
             {
-                return Ok((Expr::Group(i), self.keys[i].2));
+                return Ok((x.clone(), *t));
             }
         }
         Ok(match e {
@@ -304,14 +312,14 @@ impl<'a> Scope<'a> {
                     DataType::Int(_)
                     | DataType::Integer(_)
                     | DataType::BigInt(_)
-                    | DataType::Double(_)
+                    | DataType::Int64 => (Expr::Call(Scalar::ToInteger, vec![x]), Type::Num),
+                    DataType::Double(_)
                     | DataType::Float(_)
                     | DataType::Real
                     | DataType::Decimal(_)
                     | DataType::Numeric(_)
                     | DataType::DoublePrecision
-                    | DataType::Float64
-                    | DataType::Int64 => (Expr::Call(Scalar::ToNumber, vec![x]), Type::Num),
+                    | DataType::Float64 => (Expr::Call(Scalar::ToNumber, vec![x]), Type::Num),
                     other => {
                         return Err(self
                             .err(e, format!("cannot CAST to {other}"))
@@ -320,6 +328,17 @@ impl<'a> Scope<'a> {
                 }
             }
             A::Function(f) => self.function(e, f, mode)?,
+            // sqlparser gives FLOOR and CEIL their own nodes (for `FLOOR(ts TO DAY)`).
+            A::Floor { expr, .. } | A::Ceil { expr, .. } => {
+                let (x, t) = self.expr(expr, mode)?;
+                self.want(expr, t, Type::Num, "FLOOR / CEIL")?;
+                let f = if matches!(e, A::Floor { .. }) {
+                    Scalar::Floor
+                } else {
+                    Scalar::Ceil
+                };
+                (Expr::Call(f, vec![x]), Type::Num)
+            }
             other => return Err(self
                 .err(other, format!("`{other}` is not supported in rules"))
                 .help(
@@ -414,6 +433,10 @@ impl<'a> Scope<'a> {
                     c.as_str()
                 )));
             }
+        } else if let Some(join) = self.join.as_mut() {
+            return join
+                .resolve(qualifier, name, SlotSource::Col)
+                .map_err(|m| RuleError::new(self.file, ident_at(id, self.fallback), m));
         } else if let Some(c) = self.stream.column(name) {
             return Ok((Expr::Col(c), c.ty()));
         }
@@ -443,7 +466,7 @@ impl<'a> Scope<'a> {
         chain: &[AccessExpr],
         mode: Mode,
     ) -> Result<(Expr, Type), RuleError> {
-        let (map, _) = match root {
+        let (map, qualifier) = match root {
             ast::Expr::Identifier(id) => (id, None::<&ast::Ident>),
             ast::Expr::CompoundIdentifier(ids) if ids.len() == 2 => (&ids[1], Some(&ids[0])),
             _ => {
@@ -453,6 +476,20 @@ impl<'a> Scope<'a> {
                 ))
             }
         };
+        if self.join.is_some() && mode == Mode::Row {
+            let [AccessExpr::Subscript(Subscript::Index { index })] = chain else {
+                return Err(self.err(e, "write labels['key'] with one quoted key"));
+            };
+            let key: Arc<str> = Arc::from(self.string_literal(index, "a label key")?.as_str());
+            let (file, at) = (self.file, at(e, self.fallback));
+            let join = self
+                .join
+                .as_mut()
+                .ok_or_else(|| RuleError::new(file, at, "internal: no join"))?;
+            return join
+                .resolve(qualifier, &map.value, |c| SlotSource::Label(c, key.clone()))
+                .map_err(|m| RuleError::new(file, at, m));
+        }
         let column = match self.stream.column(&map.value) {
             Some(c) if c.ty() == Type::Map => c,
             _ => {
@@ -784,7 +821,13 @@ impl<'a> Scope<'a> {
             | Scalar::Log10
             | Scalar::Power
             | Scalar::ToNumber => Type::Num,
-            Scalar::StartsWith | Scalar::EndsWith | Scalar::Contains => Type::Bool,
+            Scalar::StartsWith
+            | Scalar::EndsWith
+            | Scalar::Contains
+            | Scalar::DependsOn
+            | Scalar::UpstreamOf
+            | Scalar::DownstreamOf => Type::Bool,
+            Scalar::Hops => Type::Num,
             Scalar::Coalesce | Scalar::NullIf | Scalar::Greatest | Scalar::Least => first,
             _ => Type::Str,
         };

@@ -14,6 +14,8 @@ use crate::aggregate::Acc;
 use crate::expr::Ctx;
 use crate::filter::{RowKind, RuleRow};
 use crate::firing::{Lifecycle, Transition};
+use crate::graph::Dependencies;
+use crate::join::{JoinBuffers, JoinPlan};
 use crate::plan::{Rule, Shape, Window};
 use crate::ruleset::RuleSet;
 use crate::sequence::Matcher;
@@ -91,8 +93,9 @@ struct Group {
     windows: BTreeMap<u64, Win>,
     session: Option<(Win, u64)>,
     matcher: Matcher,
+    join: JoinBuffers,
     hit: Hit,
-    opened: Option<(u64, String)>,
+    opened: Option<(u64, String, Explanation)>,
 }
 
 type GroupKey = (u64, Vec<Value>);
@@ -102,6 +105,7 @@ pub struct RuleEvaluator {
     rules: Arc<RuleSet>,
     groups: HashMap<GroupKey, Group>,
     timers: BTreeSet<(u64, u64, Vec<Value>)>,
+    graph: Option<Arc<Dependencies>>,
 }
 
 impl RuleEvaluator {
@@ -111,7 +115,14 @@ impl RuleEvaluator {
             rules,
             groups: HashMap::new(),
             timers: BTreeSet::new(),
+            graph: None,
         }
+    }
+
+    /// With the service dependency graph, for `depends_on` and friends.
+    pub fn with_graph(mut self, graph: Arc<Dependencies>) -> RuleEvaluator {
+        self.graph = Some(graph);
+        self
     }
 
     /// Swaps in a new rule set at event time `now`: groups of unchanged rules keep their
@@ -154,11 +165,19 @@ impl RuleEvaluator {
             windows: BTreeMap::new(),
             session: None,
             matcher: Matcher::default(),
+            join: JoinBuffers::default(),
             hit: Hit::default(),
             opened: None,
         });
-        apply(&rule, &key.1, g, &row, out);
-        self.schedule(&rule, key);
+        match (&rule.join, row.kind) {
+            (Some(plan), RowKind::Side(side)) => {
+                for joined in pairs(&rule, plan, g, &row, side, self.graph.as_deref()) {
+                    apply(&rule, &key.1, g, &joined, out);
+                }
+            }
+            _ => apply(&rule, &key.1, g, &row, out),
+        }
+        self.schedule_after(&rule, key, None);
     }
 
     /// No row with `ts < watermark` will follow.
@@ -181,20 +200,25 @@ impl RuleEvaluator {
             if let Some(g) = self.groups.get_mut(&gk) {
                 on_time(&rule, &gk.1, g, due, out);
             }
-            self.schedule(&rule, gk);
+            self.schedule_after(&rule, gk, Some(due));
         }
     }
 
-    /// Sets the group's next timer, or forgets the group when nothing is left to do.
-    fn schedule(&mut self, rule: &Rule, key: GroupKey) {
+    /// Sets the group's next timer, or forgets the group when nothing is left to do. A timer
+    /// that just fired at `fired` is never re-armed at or before it: time only moves forward.
+    fn schedule_after(&mut self, rule: &Rule, key: GroupKey, fired: Option<u64>) {
         let Some(g) = self.groups.get(&key) else {
             return;
         };
-        match next_due(rule, g) {
+        let due = match (next_due(rule, g), fired) {
+            (Some(d), Some(f)) if d <= f => Some(f + 1),
+            (d, _) => d,
+        };
+        match due {
             Some(due) => {
                 self.timers.insert((due, key.0, key.1));
             }
-            None if !g.life.is_active() && g.matcher.is_idle() => {
+            None if !g.life.is_active() && g.matcher.is_idle() && g.join.is_empty() => {
                 self.groups.remove(&key);
             }
             None => {}
@@ -215,6 +239,9 @@ fn instant(rule: &Rule) -> bool {
 fn next_due(rule: &Rule, g: &Group) -> Option<u64> {
     let mut due: Option<u64> = None;
     let mut at = |t: u64| due = Some(due.map_or(t, |d| d.min(t)));
+    if let Some(t) = rule.join.as_ref().and_then(|plan| g.join.next_expiry(plan)) {
+        at(t);
+    }
     if let Some(w) = g.windows.values().map(|w| w.end).min() {
         at(w);
     }
@@ -228,7 +255,7 @@ fn next_due(rule: &Rule, g: &Group) -> Option<u64> {
     {
         at(last + gap);
     }
-    if instant(rule) && g.life.is_active() {
+    if instant(rule) && g.life.is_active() && !g.life.is_clearing() {
         if let Some(h) = g.life.last_hit() {
             at(h + QUIET_MS);
         }
@@ -317,7 +344,59 @@ fn apply(rule: &Rule, key: &[Value], g: &mut Group, row: &RuleRow, out: &mut Vec
     }
 }
 
+/// A join row meets the other side's buffered rows: each pair that passes the residual
+/// condition becomes a hit row carrying the rule's outputs (filter) or aggregate arguments.
+fn pairs(
+    rule: &Rule,
+    plan: &JoinPlan,
+    g: &mut Group,
+    row: &RuleRow,
+    side: u8,
+    graph: Option<&Dependencies>,
+) -> Vec<RuleRow> {
+    let mut joined = Vec::new();
+    g.join.add(
+        plan,
+        side as usize,
+        row.ts,
+        row.values.clone(),
+        row.evidence.clone(),
+        |l, r, other| {
+            let cx = Ctx::pair(l, r).with_graph(graph);
+            if plan
+                .residual
+                .as_ref()
+                .is_some_and(|c| !c.eval(&cx).is_true())
+            {
+                return;
+            }
+            let values = match &rule.shape {
+                Shape::Filter { outputs } => outputs.iter().map(|(_, e)| e.eval(&cx)).collect(),
+                Shape::Aggregate { aggs, .. } => aggs
+                    .iter()
+                    .map(|a| a.arg.as_ref().map_or(Value::Null, |e| e.eval(&cx)))
+                    .collect(),
+                Shape::Sequence(_) => Vec::new(),
+            };
+            let evidence = match (&row.evidence, other) {
+                (Some(a), Some(b)) => Some(Arc::from(format!("{b} ⨝ {a}"))),
+                (a, b) => a.clone().or_else(|| b.cloned()),
+            };
+            joined.push(RuleRow {
+                kind: RowKind::Hit,
+                values,
+                evidence,
+                ..row.clone()
+            });
+        },
+    );
+    joined
+}
+
 fn on_time(rule: &Rule, key: &[Value], g: &mut Group, now: u64, out: &mut Vec<RuleOutput>) {
+    if let Some(plan) = &rule.join {
+        g.join.expire(plan, now);
+    }
     if let Shape::Aggregate {
         window,
         having,
@@ -361,7 +440,7 @@ fn on_time(rule: &Rule, key: &[Value], g: &mut Group, now: u64, out: &mut Vec<Ru
             }
         }
     }
-    if instant(rule) && g.life.is_active() {
+    if instant(rule) && g.life.is_active() && !g.life.is_clearing() {
         if let Some(h) = g.life.last_hit() {
             if h + QUIET_MS <= now {
                 if let Some(t) = g.life.miss(h + QUIET_MS, rule.keep_ms) {
@@ -402,6 +481,8 @@ fn close_window(
         group: key,
         aggs: &results,
         window: (w.start, w.end),
+        pair: None,
+        graph: None,
     };
     let holds = having.is_none_or(|h| h.eval(&cx).is_true()) && (w.count > 0 || having.is_some());
     let transition = if holds {
@@ -519,19 +600,18 @@ fn emit(rule: &Rule, key: &[Value], g: &mut Group, t: Transition, out: &mut Vec<
         Transition::Close { at } => (
             SignalState::Close,
             at,
-            g.opened.as_ref().map_or(at, |(o, _)| *o),
+            g.opened.as_ref().map_or(at, |(o, _, _)| *o),
         ),
     };
-    let text = match (state, &g.opened) {
-        (SignalState::Close, Some((_, s))) => s.clone(),
-        _ => summary(rule, key, &g.hit),
+    let (text, why) = match (state, g.opened.take()) {
+        (SignalState::Close, Some((_, s, why))) => (s, why),
+        _ => (summary(rule, key, &g.hit), explanation(rule, key, &g.hit)),
     };
-    let explain = (state == SignalState::Open).then(|| explanation(rule, key, &g.hit));
     if state == SignalState::Open {
-        g.opened = Some((onset, text.clone()));
-    } else {
-        g.opened = None;
+        g.opened = Some((onset, text.clone(), why.clone()));
     }
+    // Signals explain themselves when they open; an insight carries its why in every version.
+    let explain = (state == SignalState::Open || rule.emit == Emit::Insight).then_some(why);
     match rule.emit {
         Emit::Signal => out.push(RuleOutput::Signal(
             Signal {

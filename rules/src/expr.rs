@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use regex::Regex;
 
+use crate::graph::Dependencies;
 use crate::schema::{Column, Row};
 use crate::value::Value;
 
@@ -60,7 +61,12 @@ pub enum Scalar {
     Log10,
     Power,
     ToNumber,
+    ToInteger,
     ToText,
+    DependsOn,
+    UpstreamOf,
+    DownstreamOf,
+    Hops,
 }
 
 /// A checked expression.
@@ -94,6 +100,8 @@ pub enum Expr {
     Agg(usize),
     /// The i-th `GROUP BY` key.
     Group(usize),
+    /// A column of one side of a joined pair: `(side, slot)` into the pair's values.
+    Slot(u8, u16),
     /// Start of the window being evaluated (ms).
     WindowStart,
     /// End of the window being evaluated (ms).
@@ -111,6 +119,10 @@ pub struct Ctx<'r, 'a> {
     pub aggs: &'r [Value],
     /// The window being evaluated, `[start, end)` in ms.
     pub window: (u64, u64),
+    /// A joined pair's values, left and right (join rules).
+    pub pair: Option<[&'r [Value]; 2]>,
+    /// The service dependency graph, for `depends_on` and friends.
+    pub graph: Option<&'r Dependencies>,
 }
 
 impl<'r, 'a> Ctx<'r, 'a> {
@@ -121,7 +133,27 @@ impl<'r, 'a> Ctx<'r, 'a> {
             group: &[],
             aggs: &[],
             window: (0, 0),
+            pair: None,
+            graph: None,
         }
+    }
+
+    /// A context over a joined pair.
+    pub fn pair(left: &'r [Value], right: &'r [Value]) -> Self {
+        Ctx {
+            row: None,
+            group: &[],
+            aggs: &[],
+            window: (0, 0),
+            pair: Some([left, right]),
+            graph: None,
+        }
+    }
+
+    /// With the dependency graph.
+    pub fn with_graph(mut self, graph: Option<&'r Dependencies>) -> Self {
+        self.graph = graph;
+        self
     }
 }
 
@@ -182,6 +214,11 @@ impl Expr {
             Expr::Call(f, args) => call(*f, args, cx),
             Expr::Agg(i) => cx.aggs.get(*i).cloned().unwrap_or_default(),
             Expr::Group(i) => cx.group.get(*i).cloned().unwrap_or_default(),
+            Expr::Slot(side, i) => cx
+                .pair
+                .and_then(|p| p.get(*side as usize).and_then(|v| v.get(*i as usize)))
+                .cloned()
+                .unwrap_or_default(),
             Expr::WindowStart => Value::Num(cx.window.0 as f64),
             Expr::WindowEnd => Value::Num(cx.window.1 as f64),
         }
@@ -339,6 +376,7 @@ fn call(f: Scalar, args: &[Expr], cx: &Ctx<'_, '_>) -> Value {
         Scalar::Trim => s(text(args, 0, cx).map(|t| t.trim().to_string())),
         Scalar::ToText => s(text(args, 0, cx)),
         Scalar::ToNumber => n(num(args, 0, cx)),
+        Scalar::ToInteger => n(num(args, 0, cx).map(f64::trunc)),
         Scalar::Concat => {
             let mut out = String::new();
             for a in args {
@@ -443,6 +481,18 @@ fn call(f: Scalar, args: &[Expr], cx: &Ctx<'_, '_>) -> Value {
         Scalar::Power => n(num(args, 0, cx)
             .zip(num(args, 1, cx))
             .map(|(x, y)| x.powf(y))),
+        Scalar::DependsOn | Scalar::UpstreamOf | Scalar::DownstreamOf | Scalar::Hops => {
+            let (Some(a), Some(b), Some(g)) = (text(args, 0, cx), text(args, 1, cx), cx.graph)
+            else {
+                return Value::Null;
+            };
+            match f {
+                Scalar::DependsOn => Value::Bool(g.depends_on(&a, &b)),
+                Scalar::UpstreamOf => Value::Bool(g.upstream_of(&a, &b)),
+                Scalar::DownstreamOf => Value::Bool(g.upstream_of(&b, &a)),
+                _ => n(g.hops(&a, &b).map(|h| h as f64)),
+            }
+        }
     }
 }
 
@@ -482,6 +532,8 @@ mod tests {
             group: &[],
             aggs: &[],
             window: (0, 0),
+            pair: None,
+            graph: None,
         };
         let null = Box::new(Expr::Lit(Value::Null));
         let t = Box::new(Expr::Lit(Value::Bool(true)));

@@ -13,9 +13,10 @@ use kaizen_model::{Event, EventBody, Signal, StableHasher, Symbol, Timestamp};
 use kaizen_operators::{TemplateConfig, TemplateMiner};
 
 use crate::expr::Ctx;
+use crate::graph::Dependencies;
 use crate::plan::{Rule, Shape};
 use crate::ruleset::RuleSet;
-use crate::schema::{Row, TemplateRef};
+use crate::schema::{Row, StreamName, TemplateRef};
 use crate::value::Value;
 
 /// What a row means to one rule.
@@ -29,6 +30,8 @@ pub enum RowKind {
     Miss,
     /// For sequences: the pattern variables the row satisfies (bit i = variable i).
     Classes(u64),
+    /// For joins: a row of the left (0) or right (1) side, carrying the columns the rule reads.
+    Side(u8),
 }
 
 /// A row as one rule sees it, routed to the worker that holds the rule's group.
@@ -69,6 +72,7 @@ pub struct RuleFilter {
     rules: Arc<RuleSet>,
     miners: HashMap<Symbol, TemplateMiner>,
     needs_templates: bool,
+    graph: Option<Arc<Dependencies>>,
 }
 
 impl RuleFilter {
@@ -79,7 +83,14 @@ impl RuleFilter {
             rules,
             miners: HashMap::new(),
             needs_templates,
+            graph: None,
         }
+    }
+
+    /// With the service dependency graph, for `depends_on` and friends.
+    pub fn with_graph(mut self, graph: Arc<Dependencies>) -> RuleFilter {
+        self.graph = Some(graph);
+        self
     }
 
     /// Swaps in a new rule set (the template miners keep what they learned).
@@ -116,7 +127,7 @@ impl RuleFilter {
             .map(|(id, text)| TemplateRef { id: *id, text });
         let row = Row::Event(event, tpl);
         for &i in targets {
-            test(&rules.rules()[i], &row, seq, out);
+            test(&rules.rules()[i], &row, seq, self.graph.as_deref(), out);
         }
     }
 
@@ -130,13 +141,45 @@ impl RuleFilter {
         h.write_str(signal.kind.as_str());
         let seq = h.finish();
         for &i in rules.for_signals() {
-            test(&rules.rules()[i], &row, seq, out);
+            test(&rules.rules()[i], &row, seq, self.graph.as_deref(), out);
         }
     }
 }
 
-fn test(rule: &Rule, row: &Row<'_>, seq: u64, out: &mut Vec<RuleRow>) {
-    let cx = Ctx::row(row);
+fn test(
+    rule: &Rule,
+    row: &Row<'_>,
+    seq: u64,
+    graph: Option<&Dependencies>,
+    out: &mut Vec<RuleRow>,
+) {
+    let cx = Ctx::row(row).with_graph(graph);
+    if let Some(plan) = &rule.join {
+        for side in 0..2 {
+            let reads = match row {
+                Row::Event(e, _) => plan.streams[side].accepts(e.kind()),
+                Row::Signal(_) => plan.streams[side] == StreamName::Signals,
+            };
+            if !reads
+                || plan.filters[side]
+                    .as_ref()
+                    .is_some_and(|f| !f.eval(&cx).is_true())
+            {
+                continue;
+            }
+            out.push(RuleRow {
+                rule: rule.id,
+                key: plan.keys[side].iter().map(|e| e.eval(&cx)).collect(),
+                ts: row.ts_millis(),
+                seq,
+                service: row.service().clone(),
+                kind: RowKind::Side(side as u8),
+                values: plan.slots[side].iter().map(|e| e.eval(&cx)).collect(),
+                evidence: Some(describe(row, seq)),
+            });
+        }
+        return;
+    }
     if let Some(f) = &rule.filter {
         if !f.eval(&cx).is_true() {
             return;
@@ -157,6 +200,15 @@ fn test(rule: &Rule, row: &Row<'_>, seq: u64, out: &mut Vec<RuleRow>) {
             } else {
                 (RowKind::Miss, Vec::new())
             }
+        }
+        // Value terms are plain filters for aggregates (only filter rules turn them into misses).
+        Shape::Aggregate { .. }
+            if rule
+                .condition
+                .as_ref()
+                .is_some_and(|c| !c.eval(&cx).is_true()) =>
+        {
+            return;
         }
         Shape::Aggregate { aggs, .. } => (
             RowKind::Hit,

@@ -44,6 +44,11 @@ impl Lifecycle {
         self.last_hit
     }
 
+    /// Is keep-firing counting down (the condition stopped holding)?
+    pub fn is_clearing(&self) -> bool {
+        self.clearing_since.is_some()
+    }
+
     /// When keep-firing ends, if it is counting down.
     pub fn clears_at(&self, keep_ms: u64) -> Option<u64> {
         self.clearing_since.map(|c| c + keep_ms)

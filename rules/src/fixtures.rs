@@ -7,6 +7,10 @@
 //!   metrics `"values": [..]` gives one value per repetition;
 //! * `{"start": "2026-01-05T10:00:00Z"}` — the start (default 2026-01-01T00:00:00Z);
 //! * `{"until": "+1h"}` — how long to run after the last input (default one hour);
+//! * a detector signal, for rules over `signals`: `{"ts": "+1m", "signal": {"kind": "alert",
+//!   "state": "open", "service": "api", "name": "HighErrorRate", "severity": "critical"}}`;
+//! * `{"depends_on": {"frontend": ["api"], "api": ["db"]}}` — the service graph, for rules
+//!   that use `depends_on`, `upstream_of`, `downstream_of` or `hops`;
 //! * an expectation: `{"expect": "open" | "close", "rule": "...", "at": "+2m",
 //!   "service": "...", "summary": "..."}` (`summary` is compared only when given).
 //!
@@ -17,10 +21,11 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
 
-use kaizen_model::{Event, SignalState, Timestamp};
+use kaizen_model::{Event, Severity, Signal, SignalKind, SignalState, Symbol, Timestamp};
 
 use crate::evaluate::{RuleEvaluator, RuleOutput};
 use crate::filter::RuleFilter;
+use crate::graph::Dependencies;
 use crate::ruleset::RuleSet;
 use crate::syntax::parse_interval;
 
@@ -103,7 +108,13 @@ pub fn run_fixture(path: &Path) -> FixtureReport {
         }
     };
     let start = parsed.start;
-    let outputs = run(Arc::new(set), &parsed.events, parsed.until);
+    let outputs = run_inputs(
+        Arc::new(set),
+        &parsed.events,
+        &parsed.signals,
+        parsed.until,
+        parsed.graph.map(Arc::new),
+    );
     let rel = |t: Timestamp| relative(t.as_millis().saturating_sub(start));
     let mut actual: Vec<(String, String)> = Vec::new();
     for o in &outputs {
@@ -171,23 +182,87 @@ pub fn run_fixture(path: &Path) -> FixtureReport {
 
 /// Runs rules over events (sorted by time here) and flushes `until` ms after the last.
 pub fn run(rules: Arc<RuleSet>, events: &[Event], until: u64) -> Vec<RuleOutput> {
-    let mut order: Vec<usize> = (0..events.len()).collect();
-    order.sort_by_key(|&i| (events[i].ts, i));
+    run_with_graph(rules, events, until, None)
+}
+
+/// [`run`], with a service dependency graph for `depends_on` and friends.
+pub fn run_with_graph(
+    rules: Arc<RuleSet>,
+    events: &[Event],
+    until: u64,
+    graph: Option<Arc<Dependencies>>,
+) -> Vec<RuleOutput> {
+    run_inputs(rules, events, &[], until, graph)
+}
+
+/// Runs rules over events and detector signals, merged in event-time order (events first at
+/// equal times), and flushes `until` ms after the last.
+pub fn run_inputs(
+    rules: Arc<RuleSet>,
+    events: &[Event],
+    signals: &[Signal],
+    until: u64,
+    graph: Option<Arc<Dependencies>>,
+) -> Vec<RuleOutput> {
+    let mut order: Vec<(u64, u8, usize)> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.ts.as_millis(), 0, i))
+        .chain(
+            signals
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.ts.as_millis(), 1, i)),
+        )
+        .collect();
+    order.sort();
     let mut filter = RuleFilter::new(rules.clone());
     let mut eval = RuleEvaluator::new(rules);
+    if let Some(g) = graph {
+        filter = filter.with_graph(g.clone());
+        eval = eval.with_graph(g);
+    }
     let mut rows = Vec::new();
     let mut out = Vec::new();
     let mut last = 0;
-    for i in order {
-        let e = &events[i];
-        filter.on_event(e, i as u64, &mut rows);
+    for (ts, kind, i) in order {
+        match kind {
+            0 => filter.on_event(&events[i], i as u64, &mut rows),
+            _ => filter.on_signal(&signals[i], &mut rows),
+        }
+        rows.sort_by_key(|r| r.seq);
         for r in rows.drain(..) {
             eval.on_row(r, &mut out);
         }
-        last = e.ts.as_millis();
+        last = ts;
     }
     eval.on_watermark(last + until, &mut out);
     out
+}
+
+/// A detector signal in a fixture: `{"ts": "+1m", "signal": {"kind": "alert", "service":
+/// "api", "name": "HighErrorRate", "severity": "critical"}}`.
+#[derive(serde::Deserialize)]
+struct SignalLine {
+    kind: SignalKind,
+    #[serde(default = "open")]
+    state: SignalState,
+    service: String,
+    name: String,
+    #[serde(default)]
+    severity: Severity,
+    #[serde(default)]
+    summary: String,
+    #[serde(default)]
+    value: Option<f64>,
+    #[serde(default)]
+    strength: f64,
+    #[serde(default)]
+    key: Option<String>,
+}
+
+fn open() -> SignalState {
+    SignalState::Open
 }
 
 fn relative(ms: u64) -> String {
@@ -203,7 +278,7 @@ fn relative(ms: u64) -> String {
     if sec > 0 || (h == 0 && m == 0) {
         out.push_str(&format!("{sec}s"));
     }
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         out.push_str(&format!("{}ms", ms % 1000));
     }
     out
@@ -218,6 +293,8 @@ struct Expect {
 }
 
 struct Fixture {
+    graph: Option<Dependencies>,
+    signals: Vec<Signal>,
     start: u64,
     until: u64,
     events: Vec<Event>,
@@ -227,6 +304,8 @@ struct Fixture {
 impl Fixture {
     fn parse(text: &str) -> Result<Fixture, String> {
         let mut f = Fixture {
+            graph: None,
+            signals: Vec::new(),
             start: DEFAULT_START,
             until: 3_600_000,
             events: Vec::new(),
@@ -247,6 +326,40 @@ impl Fixture {
                 f.start = Timestamp::parse(s)
                     .map_err(|e| at(e.to_string()))?
                     .as_millis();
+            } else if let Some(sig) = obj.get("signal") {
+                let line: SignalLine = serde_json::from_value(sig.clone())
+                    .map_err(|e| at(format!("bad signal: {e}")))?;
+                let ts = f
+                    .time(obj.get("ts"))
+                    .ok_or_else(|| at("a signal needs \"ts\"".into()))?;
+                let ts = Timestamp::from_millis(ts);
+                f.signals.push(Signal {
+                    ts,
+                    onset: ts,
+                    service: Symbol::new(&line.service),
+                    kind: line.kind,
+                    state: line.state,
+                    key: line
+                        .key
+                        .unwrap_or_else(|| format!("{}:{}", line.service, line.name)),
+                    name: Symbol::new(&line.name),
+                    severity: line.severity,
+                    summary: line.summary,
+                    value: line.value,
+                    strength: line.strength,
+                });
+            } else if let Some(t) = obj.get("depends_on").and_then(Json::as_object) {
+                let g = f.graph.get_or_insert_with(Dependencies::default);
+                for (caller, callees) in t {
+                    for callee in callees
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Json::as_str)
+                    {
+                        g.add(caller, callee);
+                    }
+                }
             } else if let Some(u) = obj.get("until") {
                 f.until =
                     offset(u).ok_or_else(|| at("until is an interval like \"+1h\"".into()))?;

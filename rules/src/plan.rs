@@ -11,6 +11,7 @@ use crate::aggregate::AggFn;
 use crate::check::{at, AggSpec, Mode, Scope};
 use crate::diagnostic::{suggest, Location, RuleError, SourceFile};
 use crate::expr::Expr;
+use crate::join::{self, JoinPlan};
 use crate::schema::{Column, StreamName};
 use crate::sequence::{self, SequencePlan};
 use crate::syntax::{Emit, RuleStatement};
@@ -97,6 +98,8 @@ pub struct Rule {
     pub for_ms: u64,
     /// `KEEP FIRING FOR`, ms.
     pub keep_ms: u64,
+    /// For joins: both sides, keys, time bound.
+    pub join: Option<JoinPlan>,
     /// Does it read log templates?
     pub needs_template: bool,
     /// `file:line` for people.
@@ -159,14 +162,6 @@ pub fn compile(file: &SourceFile, st: &RuleStatement) -> Result<Rule, RuleError>
         )
         .help(format!("streams: {}", stream_names())));
     };
-    if let Some(j) = from.joins.first() {
-        return Err(RuleError::new(
-            file,
-            at(&j.relation, st.query_at),
-            "joins between streams are not supported yet",
-        )
-        .help("use MATCH_RECOGNIZE over `events` to relate rows of different kinds"));
-    }
     let mut id = StableHasher::new();
     id.write_str(&st.name);
     id.write_str(&st.text);
@@ -188,6 +183,7 @@ pub fn compile(file: &SourceFile, st: &RuleStatement) -> Result<Rule, RuleError>
         },
         for_ms: st.for_duration.as_millis() as u64,
         keep_ms: st.keep_firing_for.as_millis() as u64,
+        join: None,
         needs_template: false,
         source: format!("{}:{}", file.path.display(), st.at.line),
     };
@@ -226,7 +222,22 @@ pub fn compile(file: &SourceFile, st: &RuleStatement) -> Result<Rule, RuleError>
     if let Some(a) = alias {
         scope.qualifiers.push(a.name.value.clone());
     }
-    if let Some(where_) = &select.selection {
+    if !from.joins.is_empty() {
+        if recognize.is_some() {
+            return Err(RuleError::new(
+                file,
+                st.query_at,
+                "MATCH_RECOGNIZE cannot be joined",
+            ));
+        }
+        let plan = join::compile(&mut scope, from, select.selection.as_ref())?;
+        rule.stream = plan.streams[0];
+        for (left, _) in &plan.key_names {
+            rule.keys
+                .push((short_name(left), Expr::Lit(crate::value::Value::Null)));
+        }
+        rule.join = Some(plan);
+    } else if let Some(where_) = &select.selection {
         let cond = scope.condition(where_, Mode::Row, "WHERE")?;
         // Terms on the measured value are the condition; the rest select the series.
         let (measure, select_terms): (Vec<Expr>, Vec<Expr>) = cond
@@ -282,11 +293,28 @@ pub fn compile(file: &SourceFile, st: &RuleStatement) -> Result<Rule, RuleError>
             window = Some(w);
             continue;
         }
+        if let Some(plan) = &rule.join {
+            // A join's groups are its keys: GROUP BY names them (either side's spelling).
+            let text = g.to_string();
+            let Some(i) = plan
+                .key_names
+                .iter()
+                .position(|(l, r)| l.eq_ignore_ascii_case(&text) || r.eq_ignore_ascii_case(&text))
+            else {
+                return Err(scope
+                    .err_at(g, "a join rule groups by its join keys")
+                    .help("GROUP BY the columns ON compares with =, e.g. a.service"));
+            };
+            scope.keys.push((text, Expr::Group(i), Type::Str));
+            continue;
+        }
         let (x, t) = scope.expr(g, Mode::Row)?;
         if t == Type::Map {
             return Err(scope.err_at(g, "group by one label: labels['key']"));
         }
-        scope.keys.push((g.to_string(), x.clone(), t));
+        scope
+            .keys
+            .push((g.to_string(), Expr::Group(rule.keys.len()), t));
         rule.keys.push((output_name(g), x));
     }
     scope.windowed = window.is_some();
@@ -360,13 +388,18 @@ pub fn compile(file: &SourceFile, st: &RuleStatement) -> Result<Rule, RuleError>
                 ),
             }
         }
-        if rule.keys.is_empty() {
+        if rule.keys.is_empty() && rule.join.is_none() {
             rule.keys
                 .push(("service".into(), Expr::Col(Column::Service)));
         }
         rule.shape = Shape::Filter { outputs };
     }
     finish(file, st, rule, &scope)
+}
+
+/// `a.service` → `service`.
+fn short_name(text: &str) -> String {
+    text.rsplit('.').next().unwrap_or(text).to_string()
 }
 
 fn finish(
@@ -395,6 +428,22 @@ fn finish(
             .filter_map(|a| a.arg.as_ref())
             .for_each(&mut visit),
         Shape::Sequence(s) => s.row_exprs().for_each(&mut visit),
+    }
+    if let Some(plan) = rule.join.as_mut() {
+        plan.refresh_slots(_scope);
+        for e in plan
+            .slots
+            .iter()
+            .flatten()
+            .chain(plan.filters.iter().flatten())
+            .chain(plan.keys.iter().flatten())
+        {
+            e.visit(&mut |x| {
+                if let Expr::Col(c) = x {
+                    needs |= c.needs_template();
+                }
+            });
+        }
     }
     rule.needs_template = needs;
     let names = rule

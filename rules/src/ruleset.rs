@@ -50,9 +50,12 @@ impl RuleSet {
     pub fn new(rules: Vec<Arc<Rule>>) -> RuleSet {
         let mut by_kind: [Vec<usize>; 6] = Default::default();
         for (i, r) in rules.iter().enumerate() {
-            if r.stream == StreamName::Signals {
+            let streams = match &r.join {
+                Some(j) => j.streams.to_vec(),
+                None => vec![r.stream],
+            };
+            if streams.contains(&StreamName::Signals) {
                 by_kind[SIGNALS].push(i);
-                continue;
             }
             for kind in [
                 EventKind::Alert,
@@ -61,7 +64,7 @@ impl RuleSet {
                 EventKind::Span,
                 EventKind::Change,
             ] {
-                if r.stream.accepts(kind) {
+                if streams.iter().any(|s| s.accepts(kind)) {
                     if let Some(k) = kind_slot(kind) {
                         by_kind[k].push(i);
                     }

@@ -175,10 +175,10 @@ pub fn compile(
 fn collect_vars(p: &P, out: &mut Vec<String>) {
     match p {
         P::Symbol(MatchRecognizeSymbol::Named(id))
-        | P::Exclude(MatchRecognizeSymbol::Named(id)) => {
-            if !out.iter().any(|v| v.eq_ignore_ascii_case(&id.value)) {
-                out.push(id.value.clone());
-            }
+        | P::Exclude(MatchRecognizeSymbol::Named(id))
+            if !out.iter().any(|v| v.eq_ignore_ascii_case(&id.value)) =>
+        {
+            out.push(id.value.clone());
         }
         P::Permute(s) => s
             .iter()

@@ -353,3 +353,69 @@ fn signals_stream_rules_read_detector_signals() {
     eval.on_watermark(T0 + 301_000, &mut out);
     assert_eq!(transitions(&out), ["insight v1 @300 a many services=3"]);
 }
+
+#[test]
+fn interval_join_pairs_rows_within_the_time_bound() {
+    let alert = |s: u64| {
+        ev(
+            s,
+            r#""kind":"alert","service":"api","name":"HighErrorRate","status":"firing","severity":"critical""#,
+        )
+    };
+    let events = [
+        log(100, "api", "error", "upstream connect error"),
+        log(150, "db", "error", "unrelated service"),
+        alert(200),
+        // 500 s before the next alert: outside the 5-minute bound.
+        log(500, "api", "warn", "slow"),
+        alert(1000),
+    ];
+    let out = fire(
+        "CREATE RULE alert_with_errors SUMMARY '{{alert}} on {{service}} after: {{message}}'
+         AS SELECT a.service, a.name AS alert, l.message
+         FROM alerts a JOIN logs l ON l.service = a.service AND l.ts BETWEEN a.ts - INTERVAL '5' MINUTE AND a.ts
+         WHERE a.status = 'firing' AND l.level IN ('error', 'warn');",
+        &events,
+    );
+    assert_eq!(
+        out,
+        [
+            "open alert_with_errors@200 api HighErrorRate on api after: upstream connect error",
+            "close alert_with_errors@500 api HighErrorRate on api after: upstream connect error",
+        ]
+    );
+}
+
+#[test]
+fn join_aggregates_by_its_keys_and_uses_the_service_graph() {
+    let mut graph = kaizen_rules::Dependencies::default();
+    graph.add("frontend", "api");
+    graph.add("api", "db");
+    let deploy = ev(
+        0,
+        r#""kind":"change","service":"db","change_kind":"deploy","version":"v9","description":"deploy""#,
+    );
+    let mut events = vec![deploy];
+    for s in [60, 70, 80] {
+        events.push(log(s, "frontend", "error", "500 from api"));
+    }
+    events.push(log(90, "cache", "error", "not downstream of db"));
+    let set = rules(
+        "CREATE RULE downstream_errors_after_change SUMMARY '{{errors}} errors downstream of {{changed}}'
+         AS SELECT last(c.service) AS changed, count(*) AS errors
+         FROM changes c JOIN logs l ON l.ts BETWEEN c.ts AND c.ts + INTERVAL '10' MINUTE
+         WHERE upstream_of(c.service, l.service) AND l.level = 'error'
+         GROUP BY TUMBLE(ts, INTERVAL '5' MINUTE) HAVING count(*) >= 3;",
+    );
+    let out = transitions(&kaizen_rules::run_with_graph(
+        set,
+        &events,
+        3_600_000,
+        Some(Arc::new(graph)),
+    ));
+    assert_eq!(
+        out.first().map(String::as_str),
+        Some("open downstream_errors_after_change@300 db 3 errors downstream of db"),
+        "{out:?}"
+    );
+}

@@ -1,0 +1,164 @@
+//! Regressions found while writing the default rule pack (`queries/default`): a quiet rule
+//! with KEEP FIRING FOR must terminate, aggregates honour WHERE terms on measured columns,
+//! FLOOR/CEIL check, and resolved insights still name their rule.
+
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kaizen_model::{Event, SignalState};
+use kaizen_rules::{run, RuleOutput, RuleSet};
+
+const T0: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+fn rules(text: &str) -> Arc<RuleSet> {
+    let (set, errors) = RuleSet::from_text("gap.sql", text);
+    assert!(
+        errors.is_empty(),
+        "{}",
+        errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    Arc::new(set)
+}
+
+fn ev(secs: u64, rest: &str) -> Event {
+    let line = format!(r#"{{"ts":{},{rest}}}"#, T0 + secs * 1000);
+    Event::from_json(&line).unwrap_or_else(|e| panic!("{line}: {e}"))
+}
+
+fn transitions(out: &[RuleOutput]) -> Vec<String> {
+    out.iter()
+        .map(|o| match o {
+            RuleOutput::Signal(s, _) => format!(
+                "{} {}@{}",
+                if s.state == SignalState::Open {
+                    "open"
+                } else {
+                    "close"
+                },
+                s.name.as_str(),
+                (s.ts.as_millis() - T0) / 1000
+            ),
+            RuleOutput::Insight(i) => format!(
+                "insight v{} {}@{}",
+                i.version,
+                i.explain.first().map_or("", |e| e.rule.as_str()),
+                (i.updated_at.as_millis() - T0) / 1000
+            ),
+        })
+        .collect()
+}
+
+/// Runs on a thread: `None` if it has not finished after 10 s (it spins forever).
+fn run_with_timeout(set: Arc<RuleSet>, events: Vec<Event>) -> Option<Vec<String>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(transitions(&run(set, &events, 3_600_000)));
+    });
+    rx.recv_timeout(Duration::from_secs(10)).ok()
+}
+
+/// A row-by-row rule (filter, sequence or session) with KEEP FIRING FOR that goes quiet while
+/// firing never returns: after the quiet period `on_time` calls `miss(last_hit + QUIET_MS)`,
+/// which starts keep-firing but does not close, and `next_due` schedules `last_hit + QUIET_MS`
+/// again — a timer in the past — so `fire_due` pops and re-inserts it forever.
+/// Expected: open at 10 s, keep-firing from 310 s (10 s + 5 min quiet), close at 430 s.
+#[test]
+fn keep_firing_on_a_quiet_filter_rule_terminates() {
+    let set = rules(
+        "CREATE RULE oom AS SELECT service FROM logs WHERE message LIKE '%OOMKilled%' KEEP FIRING FOR INTERVAL '2' MINUTE;",
+    );
+    let events = vec![ev(
+        10,
+        r#""kind":"log","service":"api","level":"error","message":"OOMKilled""#,
+    )];
+    let out = run_with_timeout(set, events).expect("the evaluator hangs");
+    assert_eq!(out, ["open oom@10", "close oom@430"]);
+}
+
+/// The same with a metric filter rule whose miss sample comes a minute after the last hit:
+/// keep-firing (10 min) outlasts the quiet period (5 min after the last hit), so the quiet
+/// timer lands in the past and loops. Expected: open at 300 s, close at 660 + 600 = 1260 s.
+#[test]
+fn keep_firing_longer_than_the_quiet_period_terminates() {
+    let set = rules(
+        "CREATE RULE disk AS SELECT service FROM metrics WHERE name = 'disk_used_ratio' AND value > 0.9 FOR INTERVAL '5' MINUTE KEEP FIRING FOR INTERVAL '10' MINUTE;",
+    );
+    let mut events = Vec::new();
+    for i in 0..40u64 {
+        let v = if i <= 10 { 0.95 } else { 0.5 };
+        events.push(ev(
+            i * 60,
+            &format!(r#""kind":"metric","service":"db","name":"disk_used_ratio","value":{v}"#),
+        ));
+    }
+    let out = run_with_timeout(set, events).expect("the evaluator hangs");
+    assert_eq!(out, ["open disk@300", "close disk@1260"]);
+}
+
+/// In an aggregating rule the WHERE terms on `value` / `duration_ms` / `strength` are split off
+/// as the filter-rule "condition" and then never evaluated (`filter::test` ignores
+/// `rule.condition` for `Shape::Aggregate`), so every row of the selected series is counted.
+/// Here no span is slower than 1 s, yet the rule fires. Expected: nothing.
+#[test]
+fn aggregate_rules_apply_where_terms_on_measured_columns() {
+    let set = rules(
+        "CREATE RULE slow_calls AS SELECT service, count(*) AS n FROM spans WHERE duration_ms > 1000 GROUP BY service, TUMBLE(ts, INTERVAL '1' MINUTE) HAVING count(*) >= 10;",
+    );
+    let events: Vec<Event> = (0..30u64)
+        .map(|s| {
+            ev(
+                s,
+                r#""kind":"span","service":"api","peer":"db","operation":"q","duration_ms":20"#,
+            )
+        })
+        .collect();
+    let out = run_with_timeout(set, events).expect("finishes");
+    assert!(out.is_empty(), "{out:?}");
+}
+
+/// `floor` and `ceil` are in the scalar list, but sqlparser parses `FLOOR(x)` / `CEIL(x)` as
+/// `Expr::Floor` / `Expr::Ceil`, not as function calls, so the checker rejects them:
+/// "`FLOOR(value)` is not supported in rules".
+#[test]
+fn floor_and_ceil_are_accepted() {
+    let (_, errors) = RuleSet::from_text(
+        "gap.sql",
+        "CREATE RULE f SUMMARY '{{d}} {{u}}' AS SELECT service, floor(value) AS d, ceil(value) AS u FROM metrics WHERE name = 'x';",
+    );
+    assert!(
+        errors.is_empty(),
+        "{}",
+        errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// The fixture runner (and anything else reading `Insight::explain`) names an insight's rule
+/// from its explanation, but only the opening version carries one: the resolved version of an
+/// `EMIT INSIGHT` rule has `explain: []`, so fixtures must expect `"rule": ""` for its close.
+#[test]
+fn resolved_insight_names_its_rule() {
+    let set = rules(
+        "CREATE RULE cert EMIT INSIGHT AS SELECT service FROM metrics WHERE name = 'ssl_cert_expiry_days' AND value < 7;",
+    );
+    let events = vec![
+        ev(
+            10,
+            r#""kind":"metric","service":"edge","name":"ssl_cert_expiry_days","value":5"#,
+        ),
+        ev(
+            20,
+            r#""kind":"metric","service":"edge","name":"ssl_cert_expiry_days","value":90"#,
+        ),
+    ];
+    let out = run_with_timeout(set, events).expect("finishes");
+    assert_eq!(out, ["insight v1 cert@10", "insight v2 cert@20"]);
+}
