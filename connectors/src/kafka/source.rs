@@ -1,0 +1,427 @@
+//! The Kafka source: one consumer per timely worker, all in one group, decoding each message
+//! with its topic's codec into a [`KafkaRecord`] that keeps the message's coordinates.
+//!
+//! For: the live driver. It polls ([`KafkaSource::poll`]), feeds events into the dataflow,
+//! tracks per-partition progress (see `progress.rs`), and commits offsets explicitly
+//! ([`KafkaSource::commit`]) once what depends on them is delivered. Rebalances are handled by
+//! librdkafka inside `poll`; the driver learns of them through
+//! [`KafkaSource::take_assignment_changes`] (to drop a revoked partition's watermark and
+//! pending offsets, and to start tracking a new one).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kaizen_model::{Event, Timestamp};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError as RdKafkaError;
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::context::SourceContext;
+use super::{client_config, scrub, KafkaError, KafkaSourceConfig};
+use crate::codecs::{decode_with, DecodeContext, Format};
+
+/// A topic partition. Displays as `topic/partition`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PartitionId {
+    /// The topic.
+    pub topic: Arc<str>,
+    /// The partition number.
+    pub partition: i32,
+}
+
+impl PartitionId {
+    /// `topic/partition`.
+    pub fn new(topic: impl Into<Arc<str>>, partition: i32) -> Self {
+        PartitionId {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+impl fmt::Display for PartitionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.topic, self.partition)
+    }
+}
+
+/// A change of the partitions this source owns, in the order they happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AssignmentChange {
+    /// These partitions are now this source's; reading resumes at their committed offsets.
+    Assigned(Vec<PartitionId>),
+    /// These partitions are no longer this source's (another member reads them from their
+    /// committed offsets): drop their watermarks and pending offsets.
+    Revoked(Vec<PartitionId>),
+}
+
+/// One Kafka message, decoded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KafkaRecord {
+    /// Where it came from.
+    pub topic: Arc<str>,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset; commit [`next_offset`](Self::next_offset) once it is processed.
+    pub offset: i64,
+    /// The broker timestamp (create or log-append time), when there is one.
+    pub timestamp: Option<Timestamp>,
+    /// Its events, or why there are none.
+    pub payload: RecordPayload,
+}
+
+/// What a message turned into.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RecordPayload {
+    /// The decoded events (a message can be a batch; a message without a value has none).
+    Events(Vec<Event>),
+    /// The codec rejected the message: the original bytes, for the dead-letter topic.
+    Undecodable {
+        /// The message value, unchanged.
+        bytes: Vec<u8>,
+        /// The message key, unchanged.
+        key: Option<Vec<u8>>,
+        /// The codec's reason.
+        reason: String,
+    },
+}
+
+impl KafkaRecord {
+    /// Its topic partition.
+    pub fn partition_id(&self) -> PartitionId {
+        PartitionId {
+            topic: self.topic.clone(),
+            partition: self.partition,
+        }
+    }
+
+    /// The offset to commit once this record is processed (`offset + 1`).
+    pub fn next_offset(&self) -> i64 {
+        self.offset + 1
+    }
+
+    /// Its events (none when undecodable).
+    pub fn events(&self) -> &[Event] {
+        match &self.payload {
+            RecordPayload::Events(events) => events,
+            RecordPayload::Undecodable { .. } => &[],
+        }
+    }
+
+    /// The latest event time among its events.
+    pub fn max_event_time(&self) -> Option<Timestamp> {
+        self.events().iter().map(|e| e.ts).max()
+    }
+}
+
+/// A partition this source owns, with its progress.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionState {
+    /// The partition.
+    pub partition: PartitionId,
+    /// The next offset this source will return (after the last one it returned), if it
+    /// returned any since it was assigned.
+    pub position: Option<i64>,
+    /// Messages left to read: the partition's end (high watermark, or last stable offset
+    /// under `read_committed`) minus the position, from librdkafka's statistics
+    /// (`statistics.interval.ms`, 5 s by default here); `None` until a report has it.
+    pub lag: Option<i64>,
+    /// Messages after the committed offset (what a restart would read again), from the same
+    /// statistics.
+    pub committed_lag: Option<i64>,
+}
+
+/// Counters since the source started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    /// Messages returned.
+    pub messages: u64,
+    /// Events decoded.
+    pub events: u64,
+    /// Messages the codec rejected.
+    pub undecodable: u64,
+    /// Consumer errors librdkafka reported and retried (broker down, authentication, …).
+    pub errors: u64,
+}
+
+/// A consumer-group member reading the configured topics. See the module docs.
+pub struct KafkaSource {
+    consumer: BaseConsumer<SourceContext>,
+    topics: HashMap<String, (Arc<str>, Format)>,
+    max_batch: usize,
+    positions: HashMap<PartitionId, i64>,
+    properties: BTreeMap<String, String>,
+    stats: SourceStats,
+}
+
+impl KafkaSource {
+    /// Joins `config.group_id` and subscribes to the topics. `worker` names this member
+    /// (`client.id` becomes `kaizen-w{worker}` unless set). The group join itself happens
+    /// during the first polls.
+    pub fn new(config: &KafkaSourceConfig, worker: usize) -> Result<KafkaSource, KafkaError> {
+        config.validate()?;
+        let client_id = format!("kaizen-w{worker}");
+        let defaults = [
+            ("client.id", client_id.as_str()),
+            ("auto.offset.reset", "earliest"),
+            ("statistics.interval.ms", "5000"),
+        ];
+        let forced = [
+            ("group.id", config.group_id.as_str()),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+        ];
+        let mut rd = client_config(&config.brokers, &config.properties, &defaults, &forced)?;
+        rd.set("group.id", config.group_id.trim());
+        let consumer: BaseConsumer<SourceContext> = rd
+            .create_with_context(SourceContext::default())
+            .map_err(|e| KafkaError::Client(scrub(e, &config.properties)))?;
+        let names: Vec<&str> = config.topics.iter().map(|t| t.name.as_str()).collect();
+        consumer
+            .subscribe(&names)
+            .map_err(|e| KafkaError::Subscribe(scrub(e, &config.properties)))?;
+        tracing::info!(
+            brokers = %config.brokers,
+            group = %config.group_id,
+            topics = %names.join(","),
+            worker,
+            "kafka source subscribed"
+        );
+        let topics = config
+            .topics
+            .iter()
+            .map(|t| (t.name.clone(), (Arc::from(t.name.as_str()), t.format)))
+            .collect();
+        Ok(KafkaSource {
+            consumer,
+            topics,
+            max_batch: config.max_batch,
+            positions: HashMap::new(),
+            properties: config.properties.clone(),
+            stats: SourceStats::default(),
+        })
+    }
+
+    /// Waits up to `timeout` for a message, then takes whatever else is already fetched (at
+    /// most `max_batch` in all), appending the records to `out`; returns how many it added.
+    /// Rebalances, statistics and retried errors are served here too, so call it regularly
+    /// even when idle. Only librdkafka's fatal errors are returned.
+    pub fn poll(
+        &mut self,
+        timeout: Duration,
+        out: &mut Vec<KafkaRecord>,
+    ) -> Result<usize, KafkaError> {
+        let mut wait = timeout;
+        let mut added = 0;
+        while added < self.max_batch {
+            let Some(result) = self.consumer.poll(wait) else {
+                break;
+            };
+            wait = Duration::ZERO;
+            match result {
+                Ok(message) => {
+                    let record = decode(&self.topics, &mut self.stats, &message);
+                    self.positions
+                        .insert(record.partition_id(), record.next_offset());
+                    out.push(record);
+                    added += 1;
+                }
+                Err(RdKafkaError::PartitionEOF(_)) => {}
+                Err(e @ RdKafkaError::MessageConsumptionFatal(_)) => {
+                    return Err(KafkaError::Fatal(scrub(e, &self.properties)));
+                }
+                Err(e) => {
+                    self.stats.errors += 1;
+                    tracing::warn!(error = %scrub(e, &self.properties), "kafka consumer error");
+                }
+            }
+        }
+        Ok(added)
+    }
+
+    /// Commits `(topic, partition, next_offset)` synchronously (the next offset to read, i.e.
+    /// the last processed offset + 1; the highest wins when a partition appears twice).
+    /// Partitions this source no longer owns are skipped: their new owner re-reads from the
+    /// last commit, which is at-least-once. Returns how many partitions were committed.
+    pub fn commit<T: AsRef<str>>(
+        &mut self,
+        offsets: &[(T, i32, i64)],
+    ) -> Result<usize, KafkaError> {
+        let owned: HashSet<(String, i32)> = self
+            .consumer
+            .assignment()
+            .map_err(|e| KafkaError::Commit(scrub(e, &self.properties)))?
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
+        let mut wanted: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+        for (topic, partition, offset) in offsets {
+            let key = (topic.as_ref(), *partition);
+            let slot = wanted.entry(key).or_insert(*offset);
+            *slot = (*slot).max(*offset);
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), offset) in wanted {
+            if owned.contains(&(topic.to_owned(), partition)) {
+                tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
+                    .map_err(|e| KafkaError::Commit(e.to_string()))?;
+            } else {
+                tracing::debug!(
+                    topic,
+                    partition,
+                    offset,
+                    "skipping commit of a partition not owned"
+                );
+            }
+        }
+        let count = tpl.count();
+        if count == 0 {
+            return Ok(0);
+        }
+        self.consumer
+            .commit(&tpl, CommitMode::Sync)
+            .map_err(|e| KafkaError::Commit(scrub(e, &self.properties)))?;
+        tracing::debug!(partitions = count, "kafka offsets committed");
+        Ok(count)
+    }
+
+    /// The partitions this source owns now, sorted.
+    pub fn assignment(&self) -> Result<Vec<PartitionId>, KafkaError> {
+        let tpl = self
+            .consumer
+            .assignment()
+            .map_err(|e| KafkaError::Client(scrub(e, &self.properties)))?;
+        let mut out: Vec<PartitionId> = tpl
+            .elements()
+            .iter()
+            .map(|e| PartitionId::new(e.topic(), e.partition()))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// The owned partitions with their position and lag (for metrics).
+    pub fn partitions(&self) -> Result<Vec<PartitionState>, KafkaError> {
+        let ctx = self.consumer.context();
+        Ok(self
+            .assignment()?
+            .into_iter()
+            .map(|p| {
+                let lag = ctx.lag(&p);
+                PartitionState {
+                    position: self.positions.get(&p).copied(),
+                    lag: lag.position,
+                    committed_lag: lag.committed,
+                    partition: p,
+                }
+            })
+            .collect())
+    }
+
+    /// Assignment changes since the last call, oldest first. Positions of revoked
+    /// partitions are forgotten here.
+    pub fn take_assignment_changes(&mut self) -> Vec<AssignmentChange> {
+        let changes = self.consumer.context().take_changes();
+        for change in &changes {
+            if let AssignmentChange::Revoked(parts) = change {
+                for p in parts {
+                    self.positions.remove(p);
+                }
+            }
+        }
+        changes
+    }
+
+    /// The group's committed offsets for the owned partitions (`None`: nothing committed),
+    /// asked of the broker.
+    pub fn committed(
+        &self,
+        timeout: Duration,
+    ) -> Result<Vec<(PartitionId, Option<i64>)>, KafkaError> {
+        let tpl = self
+            .consumer
+            .committed(timeout)
+            .map_err(|e| KafkaError::Client(scrub(e, &self.properties)))?;
+        Ok(tpl
+            .elements()
+            .iter()
+            .map(|e| {
+                let offset = match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                };
+                (PartitionId::new(e.topic(), e.partition()), offset)
+            })
+            .collect())
+    }
+
+    /// Counters since the source started.
+    pub fn stats(&self) -> SourceStats {
+        SourceStats {
+            errors: self.stats.errors + self.consumer.context().errors(),
+            ..self.stats
+        }
+    }
+}
+
+/// Decodes one message with its topic's format (unknown topics: `auto`).
+fn decode(
+    topics: &HashMap<String, (Arc<str>, Format)>,
+    stats: &mut SourceStats,
+    message: &BorrowedMessage<'_>,
+) -> KafkaRecord {
+    let name = message.topic();
+    let (topic, format) = match topics.get(name) {
+        Some((topic, format)) => (topic.clone(), *format),
+        None => (Arc::from(name), Format::Auto),
+    };
+    let timestamp = message
+        .timestamp()
+        .to_millis()
+        .and_then(|ms| u64::try_from(ms).ok())
+        .filter(|&ms| ms > 0)
+        .map(Timestamp::from_millis);
+    stats.messages += 1;
+    let payload = match message.payload() {
+        None => RecordPayload::Events(Vec::new()),
+        Some(bytes) => {
+            let ctx = DecodeContext {
+                topic: Some(name),
+                received: timestamp,
+            };
+            let mut events = Vec::new();
+            match decode_with(format, bytes, &ctx, &mut events) {
+                Ok(n) => {
+                    stats.events += n as u64;
+                    RecordPayload::Events(events)
+                }
+                Err(e) => {
+                    stats.undecodable += 1;
+                    tracing::debug!(
+                        topic = name,
+                        partition = message.partition(),
+                        offset = message.offset(),
+                        error = %e,
+                        "undecodable kafka message"
+                    );
+                    RecordPayload::Undecodable {
+                        bytes: bytes.to_vec(),
+                        key: message.key().map(<[u8]>::to_vec),
+                        reason: e.to_string(),
+                    }
+                }
+            }
+        }
+    };
+    KafkaRecord {
+        topic,
+        partition: message.partition(),
+        offset: message.offset(),
+        timestamp,
+        payload,
+    }
+}
