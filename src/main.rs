@@ -1,6 +1,7 @@
 //! `kaizen`: the command line. Parsing flags and printing; everything else lives in the
 //! library crates (`kaizen-engine`, `kaizen-connectors`, `kaizen-rules`, `kaizen-simulator`).
 
+mod config;
 mod demo;
 mod replay;
 mod rules;

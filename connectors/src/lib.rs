@@ -8,20 +8,30 @@
 //! This crate knows nothing of detection or dataflow: it turns bytes into [`kaizen_model::Event`]s
 //! (or a [`DecodeFailure`] that says where and why) and [`kaizen_model::Insight`]s into bytes.
 
+pub mod codecs;
 mod dead_letter;
 mod history_file;
+pub mod http;
 mod jsonl_sink;
 mod jsonl_source;
+pub mod kafka;
 mod latest;
+pub mod metrics;
+pub mod slack;
 mod terminal;
 
+pub use codecs::{CodecError, DecodeContext, Format, OtlpSignal};
 pub use dead_letter::DeadLetterSink;
 pub use history_file::{load_history, HistoryWriter};
+pub use http::{HttpConfig, HttpDeps, HttpError, HttpServer, Readiness, RejectedPayload};
 pub use jsonl_sink::JsonlSink;
 pub use jsonl_source::{
     expand_inputs, read_topology, DecodeFailure, InputSpec, JsonlSource, SourceError,
 };
+pub use kafka::{KafkaDeadLetter, KafkaInsightSink, KafkaSource, KafkaSourceConfig};
 pub use latest::LatestInsights;
+pub use metrics::{Counter, Gauge, MetricDef, Registry};
+pub use slack::{SlackConfig, SlackSink, SlackStats};
 pub use terminal::{TerminalSink, TerminalStyle};
 
 use kaizen_model::Insight;

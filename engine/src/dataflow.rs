@@ -219,6 +219,10 @@ fn detect<'s>(
                     d.on_watermark(Timestamp::from_millis(f), &mut signals);
                 }
             }
+            if let Some(filter) = filter.as_mut() {
+                // Panes that ended before the frontier are complete: their partials go on.
+                filter.flush(f, &mut rows);
+            }
             if let Some(filter) = filter.as_mut().filter(|f| f.rules().reads_signals()) {
                 for s in &signals {
                     filter.on_signal(s, &mut rows);

@@ -22,11 +22,13 @@
 
 mod config;
 mod dataflow;
+mod live;
 mod ordered;
 mod replay;
 mod rules;
 mod watch;
 
 pub use config::EngineConfig;
+pub use live::{run_live, LiveConfig, LiveHooks, LiveReport, LiveSource, Partition, Polled};
 pub use replay::{replay, EngineError, LatencySummary, ReplayHooks, ReplayReport};
 pub use watch::{reload, OnReload, RuleWatcher};

@@ -57,7 +57,8 @@ fn row_order(a: &RuleRow, b: &RuleRow) -> std::cmp::Ordering {
         RowKind::Hit => 0,
         RowKind::Miss => 1,
         RowKind::Side(side) => 2 + u64::from(side),
-        RowKind::Classes(bits) => 4 + bits,
+        RowKind::Partial => 4,
+        RowKind::Classes(bits) => 5 + bits,
     };
     (a.ts, a.seq, a.rule, kind(a)).cmp(&(b.ts, b.seq, b.rule, kind(b)))
 }

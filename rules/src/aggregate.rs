@@ -97,7 +97,7 @@ impl AggFn {
                 sum: 0.0,
             },
             AggFn::Min | AggFn::Max | AggFn::First | AggFn::Last => Acc::Pick(Value::Null),
-            AggFn::Percentile(_) => Acc::Hist(None),
+            AggFn::Percentile(_) => Acc::Quantiles(Quantiles::Exact(Vec::new())),
             AggFn::Rate => Acc::Counter {
                 first: None,
                 last: None,
@@ -110,8 +110,8 @@ impl AggFn {
 /// Percentiles keep three decimal places of the values they see.
 const HIST_SCALE: f64 = 1000.0;
 
-/// An accumulator's state.
-#[derive(Clone, Debug)]
+/// An accumulator's state. Serializable: partial aggregates travel between workers.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Acc {
     /// Counting.
     Count(u64),
@@ -130,8 +130,8 @@ pub enum Acc {
     },
     /// Min / max / first / last.
     Pick(Value),
-    /// Percentiles (allocated on the first value).
-    Hist(Option<Box<Histogram<u64>>>),
+    /// Percentiles: exact while small, an hdrhistogram beyond.
+    Quantiles(Quantiles),
     /// A counter's increase.
     Counter {
         /// First (ts, value).
@@ -176,16 +176,9 @@ impl Acc {
                     *cur = v.clone();
                 }
             }
-            Acc::Hist(h) => {
-                let Some(x) = v.as_num().filter(|x| x.is_finite()) else {
-                    return;
-                };
-                if h.is_none() {
-                    // Three significant digits, resizing as values grow.
-                    *h = Histogram::new(3).ok().map(Box::new);
-                }
-                if let Some(h) = h {
-                    let _ = h.record((x.max(0.0) * HIST_SCALE).min(u64::MAX as f64 / 4.0) as u64);
+            Acc::Quantiles(q) => {
+                if let Some(x) = v.as_num().filter(|x| x.is_finite()) {
+                    q.record(x);
                 }
             }
             Acc::Counter {
@@ -205,6 +198,75 @@ impl Acc {
                 }
                 *last = Some((ts, x));
             }
+        }
+    }
+
+    /// Folds `other` (the rows right after this accumulator's) in: windows that slide are
+    /// assembled from the panes they cover.
+    pub fn merge(&mut self, f: AggFn, other: &Acc) {
+        match (self, other) {
+            (Acc::Count(a), Acc::Count(b)) => *a += b,
+            (Acc::Distinct(a), Acc::Distinct(b)) => a.extend(b.iter().cloned()),
+            (
+                Acc::Moments { n, mean, m2, sum },
+                Acc::Moments {
+                    n: n2,
+                    mean: mean2,
+                    m2: m22,
+                    sum: sum2,
+                },
+            ) => {
+                if *n2 == 0 {
+                    return;
+                }
+                // Chan et al.'s parallel update of mean and squared deviations.
+                let total = *n + n2;
+                let delta = mean2 - *mean;
+                *m2 += m22 + delta * delta * (*n as f64) * (*n2 as f64) / total as f64;
+                *mean += delta * (*n2 as f64) / total as f64;
+                *n = total;
+                *sum += sum2;
+            }
+            (Acc::Pick(cur), Acc::Pick(v)) => {
+                if v.is_null() {
+                    return;
+                }
+                let replace = match f {
+                    AggFn::First => cur.is_null(),
+                    AggFn::Last => true,
+                    AggFn::Min => cur.is_null() || v.compare(cur) == Some(std::cmp::Ordering::Less),
+                    _ => cur.is_null() || v.compare(cur) == Some(std::cmp::Ordering::Greater),
+                };
+                if replace {
+                    *cur = v.clone();
+                }
+            }
+            (Acc::Quantiles(a), Acc::Quantiles(b)) => a.merge(b),
+            (
+                Acc::Counter {
+                    first,
+                    last,
+                    increase,
+                },
+                Acc::Counter {
+                    first: f2,
+                    last: l2,
+                    increase: i2,
+                },
+            ) => {
+                let Some((t2, v2)) = f2 else {
+                    return;
+                };
+                if let Some((_, prev)) = last {
+                    *increase += if *v2 >= *prev { v2 - *prev } else { *v2 };
+                }
+                *increase += i2;
+                if first.is_none() {
+                    *first = Some((*t2, *v2));
+                }
+                *last = *l2;
+            }
+            _ => {}
         }
     }
 
@@ -228,11 +290,10 @@ impl Acc {
                 }
             }
             (Acc::Pick(v), _) => v.clone(),
-            (Acc::Hist(Some(h)), AggFn::Percentile(q)) => {
-                // The middle of the bucket, not its top: 2500 reads as 2500, not 2501.
-                Value::Num(h.median_equivalent(h.value_at_quantile(q)) as f64 / HIST_SCALE)
+            (Acc::Quantiles(values), AggFn::Percentile(q)) => {
+                values.quantile(q).map_or(Value::Null, Value::Num)
             }
-            (Acc::Hist(_), _) => Value::Null,
+            (Acc::Quantiles(_), _) => Value::Null,
             (
                 Acc::Counter {
                     first: Some((t0, _)),
@@ -242,6 +303,95 @@ impl Acc {
                 _,
             ) if t1 > t0 => Value::Num(increase / ((t1 - t0) as f64 / 1000.0)),
             (Acc::Counter { .. }, _) => Value::Null,
+        }
+    }
+}
+
+/// Values for percentiles: kept exactly up to [`Quantiles::EXACT`], then in an hdrhistogram
+/// (three significant digits) so memory stays bounded however busy the window.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub enum Quantiles {
+    /// Every value.
+    Exact(Vec<f64>),
+    /// Too many to keep.
+    Histogram(#[serde(with = "histogram_serde")] Box<Histogram<u64>>),
+}
+
+/// A histogram travels as its (value, count) pairs.
+mod histogram_serde {
+    use hdrhistogram::Histogram;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
+        let pairs: Vec<(u64, u64)> = h
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect();
+        pairs.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Box<Histogram<u64>>, D::Error> {
+        let pairs = Vec::<(u64, u64)>::deserialize(d)?;
+        let mut h = Histogram::new(3).map_err(serde::de::Error::custom)?;
+        for (v, n) in pairs {
+            h.record_n(v, n).map_err(serde::de::Error::custom)?;
+        }
+        Ok(Box::new(h))
+    }
+}
+
+impl Quantiles {
+    /// Values kept exactly before switching to a histogram.
+    pub const EXACT: usize = 1024;
+
+    fn record(&mut self, x: f64) {
+        match self {
+            Quantiles::Exact(v) if v.len() < Self::EXACT => v.push(x),
+            Quantiles::Exact(v) => {
+                let values = std::mem::take(v);
+                if let Ok(h) = Histogram::new(3) {
+                    *self = Quantiles::Histogram(Box::new(h));
+                    for y in values {
+                        self.record(y);
+                    }
+                    self.record(x);
+                }
+            }
+            Quantiles::Histogram(h) => {
+                let _ = h.record((x.max(0.0) * HIST_SCALE).min(u64::MAX as f64 / 4.0) as u64);
+            }
+        }
+    }
+
+    fn merge(&mut self, other: &Quantiles) {
+        match other {
+            Quantiles::Exact(v) => v.iter().for_each(|x| self.record(*x)),
+            Quantiles::Histogram(h2) => {
+                if let Quantiles::Exact(v) = self {
+                    let values = std::mem::take(v);
+                    *self = Quantiles::Histogram(h2.clone());
+                    values.into_iter().for_each(|x| self.record(x));
+                } else if let Quantiles::Histogram(h) = self {
+                    let _ = h.add(&**h2);
+                }
+            }
+        }
+    }
+
+    fn quantile(&self, q: f64) -> Option<f64> {
+        match self {
+            Quantiles::Exact(v) if v.is_empty() => None,
+            Quantiles::Exact(v) => {
+                // Nearest rank, as hdrhistogram reports it.
+                let mut sorted = v.clone();
+                sorted.sort_by(f64::total_cmp);
+                let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+                Some(sorted[rank - 1])
+            }
+            // The middle of the bucket, not its top: 2500 reads as 2500, not 2501.
+            Quantiles::Histogram(h) => {
+                Some(h.median_equivalent(h.value_at_quantile(q)) as f64 / HIST_SCALE)
+            }
         }
     }
 }
@@ -286,6 +436,44 @@ mod tests {
             .as_num()
             .unwrap_or_default();
         assert!((p50 - 0.5).abs() < 0.001, "{p50}");
+    }
+
+    #[test]
+    fn merged_panes_equal_one_window() {
+        let xs: Vec<f64> = (1..=3000).map(|i| f64::from(i % 97)).collect();
+        for f in [
+            AggFn::Count,
+            AggFn::Sum,
+            AggFn::Avg,
+            AggFn::Stddev,
+            AggFn::Min,
+            AggFn::Max,
+            AggFn::First,
+            AggFn::Last,
+            AggFn::CountDistinct,
+            AggFn::Percentile(0.9),
+            AggFn::Rate,
+        ] {
+            let mut whole = f.start();
+            let mut panes = vec![f.start(), f.start(), f.start()];
+            for (i, x) in xs.iter().enumerate() {
+                whole.add(f, i as u64 * 1000, &Value::Num(*x));
+                panes[i / 1000].add(f, i as u64 * 1000, &Value::Num(*x));
+            }
+            let mut merged = f.start();
+            for p in &panes {
+                merged.merge(f, p);
+            }
+            let (a, b) = (whole.result(f, 60_000), merged.result(f, 60_000));
+            let close = match (a.as_num(), b.as_num()) {
+                (Some(x), Some(y)) => {
+                    (x - y).abs() <= 1e-6 * x.abs().max(1.0)
+                        || matches!(f, AggFn::Percentile(_)) && (x - y).abs() <= 0.1
+                }
+                _ => a == b,
+            };
+            assert!(close, "{f:?}: {a} vs {b}");
+        }
     }
 
     #[test]

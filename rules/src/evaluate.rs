@@ -12,6 +12,7 @@ use kaizen_model::{
 
 use crate::aggregate::Acc;
 use crate::expr::Ctx;
+use crate::fast_hash::FxBuild;
 use crate::filter::{RowKind, RuleRow};
 use crate::firing::{Lifecycle, Transition};
 use crate::graph::Dependencies;
@@ -94,6 +95,10 @@ struct Group {
     session: Option<(Win, u64)>,
     matcher: Matcher,
     join: JoinBuffers,
+    /// For sliding windows: the end of the next window to evaluate.
+    hop_next: Option<u64>,
+    /// The timer set for this group (others in the queue for it are stale).
+    scheduled: Option<u64>,
     hit: Hit,
     opened: Option<(u64, String, Explanation)>,
 }
@@ -103,7 +108,7 @@ type GroupKey = (u64, Vec<Value>);
 /// Stage two: [`RuleRow`]s and watermarks in, signals and insights out.
 pub struct RuleEvaluator {
     rules: Arc<RuleSet>,
-    groups: HashMap<GroupKey, Group>,
+    groups: HashMap<GroupKey, Group, FxBuild>,
     timers: BTreeSet<(u64, u64, Vec<Value>)>,
     graph: Option<Arc<Dependencies>>,
 }
@@ -113,7 +118,7 @@ impl RuleEvaluator {
     pub fn new(rules: Arc<RuleSet>) -> RuleEvaluator {
         RuleEvaluator {
             rules,
-            groups: HashMap::new(),
+            groups: HashMap::default(),
             timers: BTreeSet::new(),
             graph: None,
         }
@@ -153,31 +158,40 @@ impl RuleEvaluator {
     }
 
     /// Feeds one row (rows arrive in (ts, seq) order).
-    pub fn on_row(&mut self, row: RuleRow, out: &mut Vec<RuleOutput>) {
+    pub fn on_row(&mut self, mut row: RuleRow, out: &mut Vec<RuleOutput>) {
         self.fire_due(row.ts, true, out);
         let Some(rule) = self.rules.by_id(row.rule).cloned() else {
             return;
         };
-        let key = (row.rule, row.key.clone());
-        let g = self.groups.entry(key.clone()).or_insert_with(|| Group {
-            service: row.service.clone(),
-            life: Lifecycle::default(),
-            windows: BTreeMap::new(),
-            session: None,
-            matcher: Matcher::default(),
-            join: JoinBuffers::default(),
-            hit: Hit::default(),
-            opened: None,
-        });
-        match (&rule.join, row.kind) {
-            (Some(plan), RowKind::Side(side)) => {
-                for joined in pairs(&rule, plan, g, &row, side, self.graph.as_deref()) {
-                    apply(&rule, &key.1, g, &joined, out);
-                }
-            }
-            _ => apply(&rule, &key.1, g, &row, out),
+        let key = (row.rule, std::mem::take(&mut row.key));
+        if !self.groups.contains_key(&key) {
+            self.groups.insert(
+                key.clone(),
+                Group {
+                    service: row.service.clone(),
+                    life: Lifecycle::default(),
+                    windows: BTreeMap::new(),
+                    session: None,
+                    matcher: Matcher::default(),
+                    join: JoinBuffers::default(),
+                    hop_next: None,
+                    scheduled: None,
+                    hit: Hit::default(),
+                    opened: None,
+                },
+            );
         }
-        self.schedule_after(&rule, key, None);
+        if let Some(g) = self.groups.get_mut(&key) {
+            match (&rule.join, row.kind) {
+                (Some(plan), RowKind::Side(side)) => {
+                    for joined in pairs(&rule, plan, g, &row, side, self.graph.as_deref()) {
+                        apply(&rule, &key.1, g, &joined, out);
+                    }
+                }
+                _ => apply(&rule, &key.1, g, &row, out),
+            }
+        }
+        self.schedule_after(&rule, &key, None);
     }
 
     /// No row with `ts < watermark` will follow.
@@ -197,17 +211,22 @@ impl RuleEvaluator {
                 continue;
             };
             let gk = (id, key);
-            if let Some(g) = self.groups.get_mut(&gk) {
-                on_time(&rule, &gk.1, g, due, out);
+            match self.groups.get_mut(&gk) {
+                // A timer the group has since moved is stale.
+                Some(g) if g.scheduled == Some(due) => {
+                    g.scheduled = None;
+                    on_time(&rule, &gk.1, g, due, out);
+                }
+                _ => continue,
             }
-            self.schedule_after(&rule, gk, Some(due));
+            self.schedule_after(&rule, &gk, Some(due));
         }
     }
 
     /// Sets the group's next timer, or forgets the group when nothing is left to do. A timer
     /// that just fired at `fired` is never re-armed at or before it: time only moves forward.
-    fn schedule_after(&mut self, rule: &Rule, key: GroupKey, fired: Option<u64>) {
-        let Some(g) = self.groups.get(&key) else {
+    fn schedule_after(&mut self, rule: &Rule, key: &GroupKey, fired: Option<u64>) {
+        let Some(g) = self.groups.get_mut(key) else {
             return;
         };
         let due = match (next_due(rule, g), fired) {
@@ -215,13 +234,15 @@ impl RuleEvaluator {
             (d, _) => d,
         };
         match due {
+            Some(due) if g.scheduled == Some(due) => {}
             Some(due) => {
-                self.timers.insert((due, key.0, key.1));
+                g.scheduled = Some(due);
+                self.timers.insert((due, key.0, key.1.clone()));
             }
             None if !g.life.is_active() && g.matcher.is_idle() && g.join.is_empty() => {
-                self.groups.remove(&key);
+                self.groups.remove(key);
             }
-            None => {}
+            None => g.scheduled = None,
         }
     }
 }
@@ -242,8 +263,26 @@ fn next_due(rule: &Rule, g: &Group) -> Option<u64> {
     if let Some(t) = rule.join.as_ref().and_then(|plan| g.join.next_expiry(plan)) {
         at(t);
     }
-    if let Some(w) = g.windows.values().map(|w| w.end).min() {
-        at(w);
+    match (&rule.shape, g.hop_next) {
+        (
+            Shape::Aggregate {
+                window: Window::Hop { .. },
+                ..
+            },
+            Some(e),
+        ) => at(e),
+        (
+            Shape::Aggregate {
+                window: Window::Hop { .. },
+                ..
+            },
+            None,
+        ) => {}
+        _ => {
+            if let Some(w) = g.windows.values().map(|w| w.end).min() {
+                at(w);
+            }
+        }
     }
     if let (
         Some((_, last)),
@@ -290,6 +329,32 @@ fn apply(rule: &Rule, key: &[Value], g: &mut Group, row: &RuleRow, out: &mut Vec
                 emit(rule, key, g, t, out);
             }
         }
+        (Shape::Aggregate { window, aggs, .. }, RowKind::Partial) => {
+            let Some(p) = row.partial.as_deref() else {
+                return;
+            };
+            let width = match *window {
+                Window::Tumble { size } => size,
+                Window::Hop { slide, .. } => slide,
+                Window::Session { .. } => return,
+            };
+            let w = g
+                .windows
+                .entry(p.start)
+                .or_insert_with(|| Win::new(rule, p.start, p.start + width));
+            for ((acc, spec), other) in w.accs.iter_mut().zip(aggs).zip(&p.accs) {
+                acc.merge(spec.f, other);
+            }
+            w.count += p.count;
+            for e in &p.evidence {
+                if w.evidence.len() < EVIDENCE {
+                    w.evidence.push(e.clone());
+                }
+            }
+            if matches!(window, Window::Hop { .. }) && g.hop_next.is_none() {
+                g.hop_next = Some(p.start + width);
+            }
+        }
         (Shape::Aggregate { window, .. }, RowKind::Hit) => match *window {
             Window::Tumble { size } => {
                 let start = row.ts - row.ts % size;
@@ -298,21 +363,15 @@ fn apply(rule: &Rule, key: &[Value], g: &mut Group, row: &RuleRow, out: &mut Vec
                     .or_insert_with(|| Win::new(rule, start, start + size))
                     .add(rule, row);
             }
-            Window::Hop { slide, size } => {
-                let last = row.ts - row.ts % slide;
-                let mut start = last;
-                loop {
-                    g.windows
-                        .entry(start)
-                        .or_insert_with(|| Win::new(rule, start, start + size))
-                        .add(rule, row);
-                    if start < slide || start + size <= row.ts + slide {
-                        break;
-                    }
-                    start -= slide;
-                    if start + size <= row.ts {
-                        break;
-                    }
+            Window::Hop { slide, .. } => {
+                // One pane per slide; a window is assembled from the panes it covers.
+                let start = row.ts - row.ts % slide;
+                g.windows
+                    .entry(start)
+                    .or_insert_with(|| Win::new(rule, start, start + slide))
+                    .add(rule, row);
+                if g.hop_next.is_none() {
+                    g.hop_next = Some(start + slide);
                 }
             }
             Window::Session { .. } => {
@@ -404,15 +463,19 @@ fn on_time(rule: &Rule, key: &[Value], g: &mut Group, now: u64, out: &mut Vec<Ru
         ..
     } = &rule.shape
     {
-        let closing: Vec<u64> = g
-            .windows
-            .range(..)
-            .filter(|(_, w)| w.end <= now)
-            .map(|(s, _)| *s)
-            .collect();
-        for start in closing {
-            if let Some(w) = g.windows.remove(&start) {
-                close_window(rule, key, g, w, having.as_ref(), aggs.len(), out);
+        if let Window::Hop { slide, size } = *window {
+            close_hops(rule, key, g, now, slide, size, out);
+        } else {
+            let closing: Vec<u64> = g
+                .windows
+                .range(..)
+                .filter(|(_, w)| w.end <= now)
+                .map(|(s, _)| *s)
+                .collect();
+            for start in closing {
+                if let Some(w) = g.windows.remove(&start) {
+                    close_window(rule, key, g, w, having.as_ref(), aggs.len(), out);
+                }
             }
         }
         if let (Window::Session { gap }, Some((_, last))) = (window, &g.session) {
@@ -428,10 +491,8 @@ fn on_time(rule: &Rule, key: &[Value], g: &mut Group, now: u64, out: &mut Vec<Ru
         if g.life.is_active() && g.windows.is_empty() {
             let next = match *window {
                 Window::Tumble { size } => Some((now - now % size, size)),
-                Window::Hop { slide, size } => {
-                    Some(((now - now % slide + slide).saturating_sub(size), size))
-                }
-                Window::Session { .. } => None,
+                // Panes: `close_hops` keeps evaluating while the group is active.
+                Window::Hop { .. } | Window::Session { .. } => None,
             };
             if let Some((start, size)) = next {
                 if start + size > now {
@@ -454,6 +515,44 @@ fn on_time(rule: &Rule, key: &[Value], g: &mut Group, now: u64, out: &mut Vec<Ru
     }
     if let Shape::Sequence(plan) = &rule.shape {
         g.matcher.expire(plan, now);
+    }
+}
+
+/// Evaluates every sliding window that ended by `now`, from the panes it covers, and drops
+/// panes no later window needs.
+fn close_hops(
+    rule: &Rule,
+    key: &[Value],
+    g: &mut Group,
+    now: u64,
+    slide: u64,
+    size: u64,
+    out: &mut Vec<RuleOutput>,
+) {
+    let Shape::Aggregate { aggs, having, .. } = &rule.shape else {
+        return;
+    };
+    while let Some(end) = g.hop_next.filter(|e| *e <= now) {
+        let start = end.saturating_sub(size);
+        let mut w = Win::new(rule, start, end);
+        for pane in g.windows.range(start..end).map(|(_, p)| p) {
+            for ((acc, spec), other) in w.accs.iter_mut().zip(aggs).zip(&pane.accs) {
+                acc.merge(spec.f, other);
+            }
+            w.count += pane.count;
+            for e in &pane.evidence {
+                if w.evidence.len() < EVIDENCE {
+                    w.evidence.push(e.clone());
+                }
+            }
+        }
+        if w.count > 0 || g.life.is_active() {
+            close_window(rule, key, g, w, having.as_ref(), aggs.len(), out);
+        }
+        // Panes starting before the next window's start are done.
+        let keep_from = (end + slide).saturating_sub(size);
+        g.windows.retain(|s, _| *s >= keep_from);
+        g.hop_next = (!g.windows.is_empty() || g.life.is_active()).then_some(end + slide);
     }
 }
 

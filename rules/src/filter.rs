@@ -5,6 +5,7 @@
 //! where the row's group lives.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use kaizen_model::{Event, EventBody, Signal, StableHasher, Symbol, Timestamp};
 use kaizen_operators::{TemplateConfig, TemplateMiner};
 
+use crate::aggregate::Acc;
 use crate::expr::Ctx;
+use crate::fast_hash::{Fx, FxBuild};
 use crate::graph::Dependencies;
 use crate::plan::{Rule, Shape};
 use crate::ruleset::RuleSet;
@@ -32,6 +35,25 @@ pub enum RowKind {
     Classes(u64),
     /// For joins: a row of the left (0) or right (1) side, carrying the columns the rule reads.
     Side(u8),
+    /// Partial aggregates of one pane, combined where the rows were (see [`Partial`]).
+    Partial,
+}
+
+/// A pane's aggregates, combined in stage one before the exchange: one row per (rule, group,
+/// pane) instead of one per input row. Only for rules whose group includes `service`, so one
+/// worker sees every row of a group and the result does not depend on the worker count.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Partial {
+    /// One accumulator per aggregate.
+    pub accs: Vec<Acc>,
+    /// Rows combined.
+    pub count: u64,
+    /// The first few rows, described.
+    pub evidence: Vec<Arc<str>>,
+    /// The pane, `[start, end)` in ms.
+    pub start: u64,
+    /// See `start`.
+    pub end: u64,
 }
 
 /// A row as one rule sees it, routed to the worker that holds the rule's group.
@@ -53,6 +75,8 @@ pub struct RuleRow {
     pub values: Vec<Value>,
     /// A short description of the input, for explanations.
     pub evidence: Option<Arc<str>>,
+    /// Combined aggregates (`RowKind::Partial`).
+    pub partial: Option<Box<Partial>>,
 }
 
 impl RuleRow {
@@ -73,6 +97,46 @@ pub struct RuleFilter {
     miners: HashMap<Symbol, TemplateMiner>,
     needs_templates: bool,
     graph: Option<Arc<Dependencies>>,
+    local: Local,
+}
+
+/// (rule, group key, pane start).
+type PaneKey = (u64, Vec<Value>, u64);
+
+/// What stage one keeps between rows: evidence budgets, panes being combined, and which
+/// groups last sent a miss (a run of misses is one miss to the evaluator).
+#[derive(Default)]
+struct Local {
+    evidence: EvidenceBudget,
+    panes: HashMap<PaneKey, (Partial, Symbol, u64), FxBuild>,
+    missed: std::collections::HashSet<(u64, u64), FxBuild>,
+}
+
+/// Explanations show a few input events per window; describing every matching row would cost
+/// more than the rule itself. A few descriptions per (rule, group) per minute are enough.
+#[derive(Default)]
+struct EvidenceBudget {
+    spent: HashMap<(u64, u64), (u64, u8), FxBuild>,
+}
+
+impl EvidenceBudget {
+    const PER_MINUTE: u8 = 5;
+
+    fn allow(&mut self, rule: u64, key: &[Value], ts: u64) -> bool {
+        let mut h = Fx::default();
+        key.hash(&mut h);
+        let minute = ts / 60_000;
+        if self.spent.len() > 100_000 {
+            // Bounded: forget budgets rather than grow without limit.
+            self.spent.clear();
+        }
+        let e = self.spent.entry((rule, h.finish())).or_insert((minute, 0));
+        if e.0 != minute {
+            *e = (minute, 0);
+        }
+        e.1 += 1;
+        e.1 <= Self::PER_MINUTE
+    }
 }
 
 impl RuleFilter {
@@ -84,6 +148,7 @@ impl RuleFilter {
             miners: HashMap::new(),
             needs_templates,
             graph: None,
+            local: Local::default(),
         }
     }
 
@@ -127,8 +192,56 @@ impl RuleFilter {
             .map(|(id, text)| TemplateRef { id: *id, text });
         let row = Row::Event(event, tpl);
         for &i in targets {
-            test(&rules.rules()[i], &row, seq, self.graph.as_deref(), out);
+            test(
+                &rules.rules()[i],
+                &row,
+                seq,
+                self.graph.as_deref(),
+                &mut self.local,
+                out,
+            );
         }
+    }
+
+    /// Emits the combined panes that end at or before `frontier` (all of them at the end of
+    /// input, `None`): no row of theirs can arrive any more.
+    pub fn flush(&mut self, frontier: Option<u64>, out: &mut Vec<RuleRow>) {
+        let done = |end: u64| frontier.is_none_or(|f| end <= f);
+        if !self.local.panes.values().any(|(p, _, _)| done(p.end)) {
+            return;
+        }
+        let mut rows: Vec<RuleRow> = Vec::new();
+        self.local
+            .panes
+            .retain(|(rule, key, _), (partial, service, seq)| {
+                if !done(partial.end) {
+                    return true;
+                }
+                rows.push(RuleRow {
+                    rule: *rule,
+                    key: key.clone(),
+                    // The pane's last instant: after its rows, before its window closes.
+                    ts: partial.end - 1,
+                    seq: *seq,
+                    service: service.clone(),
+                    kind: RowKind::Partial,
+                    values: Vec::new(),
+                    evidence: None,
+                    partial: Some(Box::new(std::mem::replace(
+                        partial,
+                        Partial {
+                            accs: Vec::new(),
+                            count: 0,
+                            evidence: Vec::new(),
+                            start: 0,
+                            end: 0,
+                        },
+                    ))),
+                });
+                false
+            });
+        rows.sort_by_key(|r| (r.ts, r.seq, r.rule));
+        out.extend(rows);
     }
 
     /// Tests one detector signal.
@@ -141,7 +254,14 @@ impl RuleFilter {
         h.write_str(signal.kind.as_str());
         let seq = h.finish();
         for &i in rules.for_signals() {
-            test(&rules.rules()[i], &row, seq, self.graph.as_deref(), out);
+            test(
+                &rules.rules()[i],
+                &row,
+                seq,
+                self.graph.as_deref(),
+                &mut self.local,
+                out,
+            );
         }
     }
 }
@@ -151,6 +271,7 @@ fn test(
     row: &Row<'_>,
     seq: u64,
     graph: Option<&Dependencies>,
+    local: &mut Local,
     out: &mut Vec<RuleRow>,
 ) {
     let cx = Ctx::row(row).with_graph(graph);
@@ -176,6 +297,7 @@ fn test(
                 kind: RowKind::Side(side as u8),
                 values: plan.slots[side].iter().map(|e| e.eval(&cx)).collect(),
                 evidence: Some(describe(row, seq)),
+                partial: None,
             });
         }
         return;
@@ -230,16 +352,55 @@ fn test(
             )
         }
     };
-    let evidence = (kind != RowKind::Miss).then(|| describe(row, seq));
+    let ts = row.ts_millis();
+    if let (Some(pane), Shape::Aggregate { aggs, .. }) = (rule.pane(ts), &rule.shape) {
+        let (partial, _, _) = local
+            .panes
+            .entry((rule.id, key, pane.0))
+            .or_insert_with(|| {
+                let partial = Partial {
+                    accs: aggs.iter().map(|a| a.f.start()).collect(),
+                    count: 0,
+                    evidence: Vec::new(),
+                    start: pane.0,
+                    end: pane.1,
+                };
+                (partial, row.service().clone(), seq)
+            });
+        for ((acc, spec), v) in partial.accs.iter_mut().zip(aggs).zip(&values) {
+            acc.add(spec.f, ts, v);
+        }
+        partial.count += 1;
+        if partial.evidence.len() < 5 {
+            partial.evidence.push(describe(row, seq));
+        }
+        return;
+    }
+    if rule.groups_by_service {
+        let mut h = Fx::default();
+        key.hash(&mut h);
+        let id = (rule.id, h.finish());
+        match kind {
+            // The evaluator already knows this group's condition is not holding.
+            RowKind::Miss if !local.missed.insert(id) => return,
+            RowKind::Hit => {
+                local.missed.remove(&id);
+            }
+            _ => {}
+        }
+    }
+    let evidence = (kind != RowKind::Miss && local.evidence.allow(rule.id, &key, ts))
+        .then(|| describe(row, seq));
     out.push(RuleRow {
         rule: rule.id,
         key,
-        ts: row.ts_millis(),
+        ts,
         seq,
         service: row.service().clone(),
         kind,
         values,
         evidence,
+        partial: None,
     });
 }
 

@@ -226,6 +226,10 @@ pub fn run_inputs(
     let mut out = Vec::new();
     let mut last = 0;
     for (ts, kind, i) in order {
+        filter.flush(Some(ts), &mut rows);
+        for r in rows.drain(..) {
+            eval.on_row(r, &mut out);
+        }
         match kind {
             0 => filter.on_event(&events[i], i as u64, &mut rows),
             _ => filter.on_signal(&signals[i], &mut rows),
@@ -235,6 +239,10 @@ pub fn run_inputs(
             eval.on_row(r, &mut out);
         }
         last = ts;
+    }
+    filter.flush(None, &mut rows);
+    for r in rows.drain(..) {
+        eval.on_row(r, &mut out);
     }
     eval.on_watermark(last + until, &mut out);
     out

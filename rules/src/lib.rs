@@ -14,6 +14,7 @@ mod check;
 mod diagnostic;
 mod evaluate;
 mod expr;
+mod fast_hash;
 mod filter;
 mod firing;
 mod fixtures;

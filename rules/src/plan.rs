@@ -104,9 +104,33 @@ pub struct Rule {
     pub needs_template: bool,
     /// `file:line` for people.
     pub source: String,
+    /// Does every group key include the row's service? Then one worker sees all of a group's
+    /// rows (events are routed by service) and stage one may combine and de-duplicate them.
+    pub groups_by_service: bool,
 }
 
 impl Rule {
+    /// The pane `[start, end)` a row at `ts` combines into in stage one, for tumbling and
+    /// sliding windows grouped by service; `None` when rows must travel one by one.
+    pub fn pane(&self, ts: u64) -> Option<(u64, u64)> {
+        if !self.groups_by_service || self.join.is_some() {
+            return None;
+        }
+        let width = match &self.shape {
+            Shape::Aggregate {
+                window: Window::Tumble { size },
+                ..
+            } => *size,
+            Shape::Aggregate {
+                window: Window::Hop { slide, .. },
+                ..
+            } => *slide,
+            _ => return None,
+        };
+        let start = ts - ts % width;
+        Some((start, start + width))
+    }
+
     /// The output column names (for templates and fixtures).
     pub fn output_names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self.keys.iter().map(|(n, _)| n.as_str()).collect();
@@ -186,6 +210,7 @@ pub fn compile(file: &SourceFile, st: &RuleStatement) -> Result<Rule, RuleError>
         join: None,
         needs_template: false,
         source: format!("{}:{}", file.path.display(), st.at.line),
+        groups_by_service: false,
     };
     let (name, alias, recognize) = match &from.relation {
         TableFactor::Table { name, alias, .. } => (name, alias, None),
@@ -391,6 +416,11 @@ pub fn compile(file: &SourceFile, st: &RuleStatement) -> Result<Rule, RuleError>
         if rule.keys.is_empty() && rule.join.is_none() {
             rule.keys
                 .push(("service".into(), Expr::Col(Column::Service)));
+            // A metric condition holds per series, as a Prometheus alert does: one instance
+            // in the bad range and another fine are two keys, not a flapping one.
+            if rule.stream == StreamName::Metrics {
+                rule.keys.push(("series".into(), Expr::Col(Column::Series)));
+            }
         }
         rule.shape = Shape::Filter { outputs };
     }
@@ -446,6 +476,11 @@ fn finish(
         }
     }
     rule.needs_template = needs;
+    rule.groups_by_service = rule.join.is_none()
+        && rule
+            .keys
+            .iter()
+            .any(|(_, e)| matches!(e, Expr::Col(Column::Service)));
     let names = rule
         .output_names()
         .into_iter()

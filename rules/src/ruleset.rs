@@ -15,6 +15,7 @@ use crate::syntax::parse_file;
 #[derive(Clone, Debug, Default)]
 pub struct RuleSet {
     rules: Vec<Arc<Rule>>,
+    ids: std::collections::HashMap<u64, usize>,
     /// Rule indexes per event kind (alert, metric, log, span, change), and for signals.
     by_kind: [Vec<usize>; 6],
 }
@@ -71,7 +72,12 @@ impl RuleSet {
                 }
             }
         }
-        RuleSet { rules, by_kind }
+        let ids = rules.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
+        RuleSet {
+            rules,
+            ids,
+            by_kind,
+        }
     }
 
     /// Loads every `.sql` file under `paths` (files or directories, recursively, in name
@@ -187,7 +193,7 @@ impl RuleSet {
 
     /// The rule with `id`.
     pub fn by_id(&self, id: u64) -> Option<&Arc<Rule>> {
-        self.rules.iter().find(|r| r.id == id)
+        self.ids.get(&id).and_then(|&i| self.rules.get(i))
     }
 }
 

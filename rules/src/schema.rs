@@ -85,7 +85,7 @@ impl StreamName {
                 Labels,
                 Annotations,
             ],
-            StreamName::Metrics => &[Ts, Service, Kind, Name, Value, MetricKind, Labels],
+            StreamName::Metrics => &[Ts, Service, Kind, Name, Value, MetricKind, Labels, Series],
             StreamName::Logs => &[
                 Ts, Service, Kind, Level, Message, Template, TemplateId, Labels,
             ],
@@ -153,6 +153,7 @@ pub enum Column {
     Strength,
     Key,
     Onset,
+    Series,
 }
 
 impl Column {
@@ -188,6 +189,7 @@ impl Column {
             Strength => "strength",
             Key => "key",
             Onset => "onset",
+            Series => "series",
         }
     }
 
@@ -334,6 +336,15 @@ fn event_column(e: &kaizen_model::Event, tpl: Option<TemplateRef<'_>>, column: C
         (EventBody::Alert(a), C::Fingerprint) => Value::str(&a.fingerprint),
         (EventBody::Metric(m), C::Name) => sym(&m.name),
         (EventBody::Metric(m), C::Value) => Value::Num(m.value),
+        (EventBody::Metric(m), C::Series) => {
+            // `name{k="v",…}`, as Prometheus writes a series.
+            let labels: Vec<String> = m
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{}=\"{}\"", k.as_str(), v.as_str()))
+                .collect();
+            Value::Str(format!("{}{{{}}}", m.name.as_str(), labels.join(",")).into())
+        }
         (EventBody::Metric(m), C::MetricKind) => Value::Static(match m.metric_kind {
             kaizen_model::MetricKind::Gauge => "gauge",
             kaizen_model::MetricKind::Counter => "counter",

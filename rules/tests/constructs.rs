@@ -105,12 +105,13 @@ fn metric_condition_misses_resolve_like_prometheus_with_for_and_keep() {
         &events,
     );
     // Pending from 60 s, fires at 180 s (FOR 2 m); the first sample back to normal is at
-    // 300 s, so it resolves at 360 s (KEEP FIRING FOR 1 m).
+    // 300 s, so it resolves at 360 s (KEEP FIRING FOR 1 m). One key per series (service +
+    // name + labels), as Prometheus alerts are.
     assert_eq!(
         out,
         [
-            "open disk@180 db disk service=db value=0.95",
-            "close disk@360 db disk service=db value=0.95"
+            "open disk@180 db disk service=db series=disk_used_ratio{} value=0.95",
+            "close disk@360 db disk service=db series=disk_used_ratio{} value=0.95"
         ]
     );
 }
@@ -287,7 +288,13 @@ fn emit_insight_goes_to_the_sinks_with_an_explanation() {
     let why = &open.explain[0];
     assert_eq!(why.rule, "cert");
     assert_eq!(why.source, "test.sql:1");
-    assert_eq!(why.group, [("service".to_string(), "edge".to_string())]);
+    assert_eq!(
+        why.group,
+        [
+            ("service".to_string(), "edge".to_string()),
+            ("series".to_string(), "ssl_cert_expiry_days{}".to_string())
+        ]
+    );
     assert!(
         why.events[0].contains("ssl_cert_expiry_days = 5"),
         "{:?}",

@@ -41,5 +41,9 @@ fn every_default_rule_checks_and_passes_its_fixture() {
         }
     }
     assert!(failures.is_empty(), "{failures}");
-    assert!(set.len() >= 12, "the pack ships at least 12 rules, found {}", set.len());
+    assert!(
+        set.len() >= 12,
+        "the pack ships at least 12 rules, found {}",
+        set.len()
+    );
 }
