@@ -5,6 +5,7 @@ mod config;
 mod demo;
 mod replay;
 mod rules;
+mod run;
 mod simulate;
 
 use std::io::IsTerminal;
@@ -32,6 +33,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Check rule files and run their fixtures.
     Rules(rules::RulesArgs),
+    /// Run as a service: Kafka and HTTP in; stdout, files, Kafka and Slack out (see --config).
+    Run(run::RunArgs),
     /// Generate a deterministic scenario: events, topology and ground truth.
     Simulate(simulate::SimulateArgs),
 }
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Rules(args) => rules::run(args),
+        Command::Run(args) => run::run(args),
         Command::Simulate(args) => simulate::run(args),
     };
     match result {

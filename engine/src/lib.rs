@@ -26,9 +26,11 @@ mod live;
 mod ordered;
 mod replay;
 mod rules;
+mod sources;
 mod watch;
 
 pub use config::EngineConfig;
 pub use live::{run_live, LiveConfig, LiveHooks, LiveReport, LiveSource, Partition, Polled};
 pub use replay::{replay, EngineError, LatencySummary, ReplayHooks, ReplayReport};
+pub use sources::{Both, ChannelLive, KafkaLive};
 pub use watch::{reload, OnReload, RuleWatcher};

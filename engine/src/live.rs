@@ -155,15 +155,66 @@ impl Clocks {
         e.1 = now;
     }
 
-    /// The least newest-time over partitions that spoke recently; if all are idle, the newest.
-    fn event_time(&self, idle: Duration) -> Option<u64> {
-        let active = self
-            .partitions
+    /// The least newest-time over partitions that spoke recently (`None` when all are idle).
+    fn active(&self, idle: Duration) -> Option<u64> {
+        self.partitions
             .values()
             .filter(|(_, seen)| seen.elapsed() < idle)
             .map(|(t, _)| *t)
-            .min();
-        active.or_else(|| self.partitions.values().map(|(t, _)| *t).max())
+            .min()
+    }
+
+    /// The newest time seen on any partition.
+    fn newest(&self) -> Option<u64> {
+        self.partitions.values().map(|(t, _)| *t).max()
+    }
+
+    /// [`Clocks::active`], or the newest time when every partition is idle.
+    #[cfg(test)]
+    fn event_time(&self, idle: Duration) -> Option<u64> {
+        self.active(idle).or_else(|| self.newest())
+    }
+}
+
+/// What every worker knows of the others' event time: a worker with no active partition (or
+/// none at all) must not hold the shared frontier back, so the watermark is the least time over
+/// workers with active partitions, or the newest time anyone saw when all are idle.
+struct SharedClocks {
+    active: Vec<AtomicU64>,
+    newest: AtomicU64,
+}
+
+impl SharedClocks {
+    const NONE: u64 = u64::MAX;
+
+    fn new(workers: usize) -> SharedClocks {
+        SharedClocks {
+            active: (0..workers).map(|_| AtomicU64::new(Self::NONE)).collect(),
+            newest: AtomicU64::new(0),
+        }
+    }
+
+    fn publish(&self, worker: usize, local: &Clocks, idle: Duration) {
+        if let Some(slot) = self.active.get(worker) {
+            slot.store(local.active(idle).unwrap_or(Self::NONE), Ordering::Release);
+        }
+        if let Some(n) = local.newest() {
+            self.newest.fetch_max(n, Ordering::AcqRel);
+        }
+    }
+
+    fn event_time(&self) -> Option<u64> {
+        let least = self
+            .active
+            .iter()
+            .map(|a| a.load(Ordering::Acquire))
+            .min()
+            .unwrap_or(Self::NONE);
+        if least != Self::NONE {
+            return Some(least);
+        }
+        let newest = self.newest.load(Ordering::Acquire);
+        (newest > 0).then_some(newest)
     }
 }
 
@@ -227,6 +278,7 @@ pub fn run_live(
     let live_config = live.clone();
     let worker_delivered = delivered.clone();
     let worker_shutdown = shutdown.clone();
+    let shared = Arc::new(SharedClocks::new(config.workers));
     let guards = timely::execute(timely::Config::process(config.workers), move |worker| {
         let (output_tx, output_rx) = mpsc::channel::<Output>();
         let handles = dataflow::build(worker, &worker_config, output_tx);
@@ -243,6 +295,7 @@ pub fn run_live(
             output_rx,
             &worker_delivered,
             &worker_shutdown,
+            &shared,
         )
     })
     .map_err(EngineError::Runtime)?;
@@ -251,45 +304,55 @@ pub fn run_live(
     let mut last_flush = Instant::now();
     let mut frontier = 0u64;
     let mut sink_error = None;
-    for r in rx {
+    loop {
+        // Wake at least every `commit_every`, so an idle stream still gets its sinks flushed
+        // and its offsets committed.
+        let r = match rx.recv_timeout(live.commit_every) {
+            Ok(r) => Some(r),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         match r {
-            Report::Insight(i) => {
-                report.insights += 1;
-                if sink_error.is_none() {
-                    if let Err(e) = sink.emit(&i) {
-                        sink_error = Some(e);
+            None => {}
+            Some(r) => match r {
+                Report::Insight(i) => {
+                    report.insights += 1;
+                    if sink_error.is_none() {
+                        if let Err(e) = sink.emit(&i) {
+                            sink_error = Some(e);
+                        }
                     }
                 }
-            }
-            Report::History(p) => {
-                if let Some(h) = hooks.on_history.as_mut() {
-                    h(&p);
+                Report::History(p) => {
+                    if let Some(h) = hooks.on_history.as_mut() {
+                        h(&p);
+                    }
                 }
-            }
-            Report::Rejected(p, o, raw, reason) => {
-                report.rejected += 1;
-                if let Some(h) = hooks.on_rejected.as_mut() {
-                    h(&p, o, &raw, &reason);
+                Report::Rejected(p, o, raw, reason) => {
+                    report.rejected += 1;
+                    if let Some(h) = hooks.on_rejected.as_mut() {
+                        h(&p, o, &raw, &reason);
+                    }
                 }
-            }
-            Report::Late(p, o, e) => {
-                report.late += 1;
-                if let Some(h) = hooks.on_late.as_mut() {
-                    h(&p, o, &e);
+                Report::Late(p, o, e) => {
+                    report.late += 1;
+                    if let Some(h) = hooks.on_late.as_mut() {
+                        h(&p, o, &e);
+                    }
                 }
-            }
-            Report::Events(p, n) => {
-                report.events += n;
-                if let Some(h) = hooks.on_events.as_mut() {
-                    h(&p, n);
+                Report::Events(p, n) => {
+                    report.events += n;
+                    if let Some(h) = hooks.on_events.as_mut() {
+                        h(&p, n);
+                    }
                 }
-            }
-            Report::Frontier(f) => frontier = frontier.max(f),
-            Report::CommitError(e) => {
-                if let Some(h) = hooks.on_commit_error.as_mut() {
-                    h(&e);
+                Report::Frontier(f) => frontier = frontier.max(f),
+                Report::CommitError(e) => {
+                    if let Some(h) = hooks.on_commit_error.as_mut() {
+                        h(&e);
+                    }
                 }
-            }
+            },
         }
         if last_flush.elapsed() >= live.commit_every && sink_error.is_none() {
             last_flush = Instant::now();
@@ -325,6 +388,7 @@ fn drive(
     outputs: mpsc::Receiver<Output>,
     delivered: &AtomicU64,
     shutdown: &AtomicBool,
+    shared: &SharedClocks,
 ) -> Result<(), String> {
     let dataflow::Handles {
         mut events,
@@ -398,8 +462,9 @@ fn drive(
         for (p, n) in fed {
             let _ = tx.send(Report::Events(p, n));
         }
-        let mut next = clocks
-            .event_time(live.idle_timeout)
+        shared.publish(worker.index(), &clocks, live.idle_timeout);
+        let mut next = shared
+            .event_time()
             .map_or(0, |t| t.saturating_sub(lateness));
         if let Some(lag) = live.wall_clock_lag {
             let now = std::time::SystemTime::now()

@@ -1,0 +1,132 @@
+//! The live sources the engine drives: Kafka partitions (one consumer per worker, one group)
+//! and events pushed in by the HTTP ingest endpoints.
+
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+use kaizen_connectors::kafka::{KafkaRecord, RecordPayload};
+use kaizen_connectors::KafkaSource;
+use kaizen_model::Event;
+
+use crate::live::{LiveSource, Partition, Polled};
+
+/// A Kafka consumer as a [`LiveSource`].
+pub struct KafkaLive {
+    source: KafkaSource,
+    records: Vec<KafkaRecord>,
+}
+
+impl KafkaLive {
+    /// Wraps a consumer.
+    pub fn new(source: KafkaSource) -> KafkaLive {
+        KafkaLive {
+            source,
+            records: Vec::new(),
+        }
+    }
+}
+
+impl LiveSource for KafkaLive {
+    fn poll(&mut self, timeout: Duration, out: &mut Vec<Polled>) -> Result<(), String> {
+        self.source
+            .poll(timeout, &mut self.records)
+            .map_err(|e| e.to_string())?;
+        for r in self.records.drain(..) {
+            let from = Partition {
+                stream: r.topic.to_string(),
+                partition: r.partition,
+            };
+            match r.payload {
+                RecordPayload::Events(events) => {
+                    out.extend(events.into_iter().map(|event| Polled::Event {
+                        event,
+                        from: from.clone(),
+                        offset: r.offset,
+                    }))
+                }
+                RecordPayload::Undecodable { bytes, reason, .. } => out.push(Polled::Rejected {
+                    raw: bytes,
+                    reason,
+                    from,
+                    offset: r.offset,
+                }),
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, offsets: &[(Partition, i64)]) -> Result<(), String> {
+        let offsets: Vec<(&str, i32, i64)> = offsets
+            .iter()
+            .map(|(p, o)| (p.stream.as_str(), p.partition, *o))
+            .collect();
+        self.source
+            .commit(&offsets)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Events pushed through a channel (HTTP ingest) as a [`LiveSource`]: one partition, offsets
+/// counted locally (nothing to commit — the sender got its answer when the event was queued).
+pub struct ChannelLive {
+    events: Receiver<Event>,
+    name: String,
+    next: i64,
+}
+
+impl ChannelLive {
+    /// Reads `events`; `name` labels its partition.
+    pub fn new(events: Receiver<Event>, name: impl Into<String>) -> ChannelLive {
+        ChannelLive {
+            events,
+            name: name.into(),
+            next: 0,
+        }
+    }
+}
+
+impl LiveSource for ChannelLive {
+    fn poll(&mut self, timeout: Duration, out: &mut Vec<Polled>) -> Result<(), String> {
+        let first = match self.events.recv_timeout(timeout) {
+            Ok(e) => e,
+            Err(_) => return Ok(()),
+        };
+        for event in std::iter::once(first).chain(self.events.try_iter().take(4095)) {
+            out.push(Polled::Event {
+                event,
+                from: Partition {
+                    stream: self.name.clone(),
+                    partition: 0,
+                },
+                offset: self.next,
+            });
+            self.next += 1;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, _: &[(Partition, i64)]) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Several sources on one worker, polled in turn.
+pub struct Both(pub Vec<Box<dyn LiveSource>>);
+
+impl LiveSource for Both {
+    fn poll(&mut self, timeout: Duration, out: &mut Vec<Polled>) -> Result<(), String> {
+        let share = timeout / self.0.len().max(1) as u32;
+        for s in &mut self.0 {
+            s.poll(share, out)?;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, offsets: &[(Partition, i64)]) -> Result<(), String> {
+        for s in &mut self.0 {
+            s.commit(offsets)?;
+        }
+        Ok(())
+    }
+}

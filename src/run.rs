@@ -1,0 +1,302 @@
+//! `kaizen run --config kaizen.toml`: the long-running service. Kafka topics and HTTP webhooks
+//! in; insights to stdout, a file, a Kafka topic and Slack; `/metrics`, `/livez`, `/readyz`;
+//! graceful shutdown on SIGTERM or SIGINT (stop intake, deliver what is in flight, commit).
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{mpsc, Arc, Mutex};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use kaizen_connectors::kafka::KafkaSinkConfig;
+use kaizen_connectors::metrics::{
+    register_slack_stats, DEAD_LETTERS, DECODE_ERRORS, EVENTS_IN, INSIGHTS_EMITTED, LATE_EVENTS,
+};
+use kaizen_connectors::{
+    load_history, read_topology, DeadLetterSink, DecodeFailure, HistoryWriter, HttpDeps,
+    HttpServer, InsightSink, JsonlSink, KafkaDeadLetter, KafkaInsightSink, KafkaSource,
+    KafkaSourceConfig, Readiness, Registry, SlackSink, TerminalSink, TerminalStyle,
+};
+use kaizen_engine::{
+    run_live, Both, ChannelLive, EngineConfig, KafkaLive, LiveConfig, LiveHooks, LiveSource,
+};
+
+use crate::config::{Config, StdoutFormat};
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// The TOML configuration (see kaizen.example.toml); `KAIZEN_<SECTION>_<KEY>` variables
+    /// override it.
+    #[arg(long, short = 'c')]
+    config: PathBuf,
+}
+
+/// Every insight sink the config asks for, as one.
+struct Fanout {
+    sinks: Vec<Box<dyn InsightSink>>,
+    emitted: kaizen_connectors::Counter,
+}
+
+impl InsightSink for Fanout {
+    fn emit(&mut self, insight: &kaizen_model::Insight) -> io::Result<()> {
+        self.emitted.inc();
+        for s in &mut self.sinks {
+            s.emit(insight)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        for s in &mut self.sinks {
+            s.flush()?;
+        }
+        Ok(())
+    }
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let config = Config::load(&args.config)?;
+    let metrics = Arc::new(Registry::new());
+    let readiness = Readiness::new();
+    let mut engine = EngineConfig {
+        workers: config.engine.workers.max(1),
+        allowed_lateness: config.engine.lateness,
+        ..EngineConfig::default()
+    };
+    if let Some(path) = &config.engine.topology {
+        engine.topology = read_topology(path)?;
+    }
+    let mut history = match &config.engine.history {
+        Some(path) => {
+            engine.history = load_history(path)?;
+            Some(
+                HistoryWriter::open(path)
+                    .with_context(|| format!("cannot open {}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let _watcher =
+        crate::replay::load_rules(&config.engine.rules, config.engine.watch_rules, &mut engine)?;
+
+    // Sources: one Kafka consumer per worker (one group), HTTP ingest on worker 0.
+    let mut sources: Vec<Vec<Box<dyn LiveSource>>> =
+        (0..engine.workers).map(|_| Vec::new()).collect();
+    let mut kafka_sink_config = None;
+    if let Some(kafka) = &config.kafka {
+        let mut props = std::collections::BTreeMap::new();
+        for (k, v) in kafka.resolved_properties()? {
+            props.insert(k, v.expose().to_string());
+        }
+        let topics: Vec<(&str, kaizen_connectors::Format)> = kafka
+            .topics
+            .iter()
+            .map(|t| (t.name.as_str(), t.format))
+            .collect();
+        let mut source_config =
+            KafkaSourceConfig::new(&kafka.bootstrap_servers(), &kafka.group_id, &topics);
+        source_config.properties = props.clone();
+        for (w, slot) in sources.iter_mut().enumerate() {
+            let source =
+                KafkaSource::new(&source_config, w).context("cannot start the Kafka consumer")?;
+            slot.push(Box::new(KafkaLive::new(source)));
+        }
+        kafka_sink_config = Some((
+            kafka.bootstrap_servers(),
+            props,
+            kafka.insights_topic.clone(),
+            kafka.dead_letter_topic.clone(),
+        ));
+    }
+    let dead_letter_file = match &config.sinks.dead_letter_file {
+        Some(p) => Some(Arc::new(Mutex::new(DeadLetterSink::new(BufWriter::new(
+            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        ))))),
+        None => None,
+    };
+    let mut _http = None;
+    if config.http.enabled {
+        let (tx, rx) = mpsc::sync_channel(65_536);
+        let file = dead_letter_file.clone();
+        let dead_letter: Option<kaizen_connectors::http::DeadLetterFn> = file.map(|f| {
+            let f: kaizen_connectors::http::DeadLetterFn =
+                Arc::new(move |p: &kaizen_connectors::RejectedPayload| {
+                    if let Ok(mut sink) = f.lock() {
+                        let _ = sink.record(&DecodeFailure {
+                            source: format!("{}:{}", p.source, p.format),
+                            line: 0,
+                            reason: p.reason.to_string(),
+                            raw: String::from_utf8_lossy(p.payload).into_owned(),
+                        });
+                    }
+                });
+            f
+        });
+        let server = HttpServer::start(
+            config.http.to_http_config(config.slack.as_ref())?,
+            HttpDeps {
+                events: tx,
+                metrics: metrics.clone(),
+                readiness: readiness.clone(),
+                dead_letter,
+            },
+        )
+        .context("cannot start the HTTP server")?;
+        eprintln!("kaizen: listening on http://{}", server.local_addr());
+        _http = Some(server);
+        if let Some(first) = sources.first_mut() {
+            first.push(Box::new(ChannelLive::new(rx, "http")));
+        }
+    }
+
+    // Sinks.
+    let mut sinks: Vec<Box<dyn InsightSink>> = Vec::new();
+    match config.sinks.stdout {
+        StdoutFormat::Jsonl => sinks.push(Box::new(JsonlSink::new(BufWriter::new(io::stdout())))),
+        StdoutFormat::Text => sinks.push(Box::new(TerminalSink::new(
+            BufWriter::new(io::stdout()),
+            TerminalStyle {
+                color: crate::replay::color_allowed(),
+                compact_updates: true,
+            },
+        ))),
+        StdoutFormat::Off => {}
+    }
+    if let Some(path) = &config.sinks.file {
+        let f = File::options()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        sinks.push(Box::new(JsonlSink::new(BufWriter::new(f))));
+    }
+    let mut kafka_dead_letter = None;
+    if let Some((brokers, props, insights, dead)) = &kafka_sink_config {
+        if let Some(topic) = insights {
+            let mut c = KafkaSinkConfig::new(brokers, topic);
+            c.properties = props.clone();
+            sinks.push(Box::new(
+                KafkaInsightSink::new(&c).context("cannot start the Kafka producer")?,
+            ));
+        }
+        if let Some(topic) = dead {
+            let mut c = KafkaSinkConfig::new(brokers, topic);
+            c.properties = props.clone();
+            kafka_dead_letter =
+                Some(KafkaDeadLetter::new(&c).context("cannot start the dead-letter producer")?);
+        }
+    }
+    if let Some(slack) = &config.slack {
+        let mut slack = slack.clone();
+        slack.routing.apply_topology(&engine.topology);
+        let sink = SlackSink::new(slack).context("cannot start the Slack sink")?;
+        register_slack_stats(&metrics, sink.stats_handle());
+        sinks.push(Box::new(sink));
+    }
+    let mut fanout = Fanout {
+        sinks,
+        emitted: metrics.counter(&INSIGHTS_EMITTED, &[]),
+    };
+
+    let shutdown = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, shutdown.clone()).context("cannot handle signals")?;
+    }
+    let slots: Vec<Option<Box<dyn LiveSource>>> = sources
+        .into_iter()
+        .map(|mut s| match s.len() {
+            0 => None,
+            1 => s.pop(),
+            _ => Some(Box::new(Both(s)) as Box<dyn LiveSource>),
+        })
+        .collect();
+
+    let decode_errors = metrics.counter(&DECODE_ERRORS, &[]);
+    let dead_letters = metrics.counter(&DEAD_LETTERS, &[]);
+    let late = metrics.counter(&LATE_EVENTS, &[]);
+    let mut on_rejected = |p: &kaizen_engine::Partition, offset: i64, raw: &[u8], reason: &str| {
+        decode_errors.inc();
+        tracing::warn!(
+            "undecodable message at {}/{}@{offset}: {reason}",
+            p.stream,
+            p.partition
+        );
+        if let Some(dl) = kafka_dead_letter.as_mut() {
+            match dl.send(&p.stream, p.partition, offset, None, raw, reason) {
+                Ok(()) => dead_letters.inc(),
+                Err(e) => tracing::error!("dead-letter topic: {e}"),
+            }
+        } else if let Some(f) = &dead_letter_file {
+            if let Ok(mut sink) = f.lock() {
+                let _ = sink.record(&DecodeFailure {
+                    source: format!("{}/{}", p.stream, p.partition),
+                    line: offset.max(0) as u64,
+                    reason: reason.to_string(),
+                    raw: String::from_utf8_lossy(raw).into_owned(),
+                });
+                dead_letters.inc();
+            }
+        }
+    };
+    let mut on_late = |p: &kaizen_engine::Partition, offset: i64, e: &kaizen_model::Event| {
+        late.inc();
+        tracing::warn!(
+            "late event at {}/{}@{offset}: {}",
+            p.stream,
+            p.partition,
+            e.ts
+        );
+    };
+    let mut on_events = |p: &kaizen_engine::Partition, n: u64| {
+        metrics.counter(&EVENTS_IN, &[("source", &p.stream)]).add(n);
+    };
+    let mut on_history = |p: &kaizen_model::PastIncident| {
+        if let Some(h) = history.as_mut() {
+            if let Err(e) = h.append(p) {
+                tracing::error!("cannot write history record {}: {e}", p.id);
+            }
+        }
+    };
+    let mut on_commit_error =
+        |e: &str| tracing::error!("offset commit failed (records will be re-read): {e}");
+    readiness.set(true);
+    eprintln!(
+        "kaizen: running on {} workers; SIGTERM or Ctrl-C stops",
+        engine.workers
+    );
+    let report = run_live(
+        slots,
+        &engine,
+        &LiveConfig::default(),
+        &mut fanout,
+        LiveHooks {
+            on_rejected: Some(&mut on_rejected),
+            on_late: Some(&mut on_late),
+            on_history: Some(&mut on_history),
+            on_events: Some(&mut on_events),
+            on_commit_error: Some(&mut on_commit_error),
+        },
+        shutdown,
+    )?;
+    readiness.set(false);
+    fanout.flush()?;
+    if let Some(dl) = kafka_dead_letter.as_mut() {
+        dl.flush().context("cannot flush the dead-letter topic")?;
+    }
+    if let Some(f) = &dead_letter_file {
+        if let Ok(mut sink) = f.lock() {
+            sink.flush().context("cannot write the dead-letter file")?;
+        }
+    }
+    if let Some(h) = history.as_mut() {
+        h.flush().context("cannot write the history")?;
+    }
+    io::stdout().flush()?;
+    eprintln!(
+        "kaizen: stopped: {} events, {} undecodable, {} late, {} insight versions",
+        report.events, report.rejected, report.late, report.insights
+    );
+    Ok(())
+}
