@@ -234,7 +234,10 @@ impl RuleEvaluator {
             (d, _) => d,
         };
         match due {
-            Some(due) if g.scheduled == Some(due) => {}
+            // An earlier timer is already set: it fires, finds nothing due yet (every timer
+            // action is idempotent) and re-arms — far cheaper than re-queueing on every row
+            // while a session or a quiet period keeps moving.
+            Some(due) if g.scheduled.is_some_and(|s| s <= due) => {}
             Some(due) => {
                 g.scheduled = Some(due);
                 self.timers.insert((due, key.0, key.1.clone()));

@@ -100,15 +100,17 @@ pub struct RuleFilter {
     local: Local,
 }
 
-/// (rule, group key, pane start).
-type PaneKey = (u64, Vec<Value>, u64);
+/// One (rule, pane)'s groups: key → (partial, service, first input position).
+type PaneGroups = HashMap<Vec<Value>, (Partial, Symbol, u64), FxBuild>;
 
 /// What stage one keeps between rows: evidence budgets, panes being combined, and which
 /// groups last sent a miss (a run of misses is one miss to the evaluator).
 #[derive(Default)]
 struct Local {
     evidence: EvidenceBudget,
-    panes: HashMap<PaneKey, (Partial, Symbol, u64), FxBuild>,
+    panes: HashMap<(u64, u64), PaneGroups, FxBuild>,
+    /// The current row's group key (reused: most rows never need their own copy).
+    key: Vec<Value>,
     missed: std::collections::HashSet<(u64, u64), FxBuild>,
 }
 
@@ -207,39 +209,32 @@ impl RuleFilter {
     /// input, `None`): no row of theirs can arrive any more.
     pub fn flush(&mut self, frontier: Option<u64>, out: &mut Vec<RuleRow>) {
         let done = |end: u64| frontier.is_none_or(|f| end <= f);
-        if !self.local.panes.values().any(|(p, _, _)| done(p.end)) {
+        let pane_done =
+            |groups: &PaneGroups| groups.values().next().is_some_and(|(p, _, _)| done(p.end));
+        if !self.local.panes.values().any(pane_done) {
             return;
         }
         let mut rows: Vec<RuleRow> = Vec::new();
-        self.local
-            .panes
-            .retain(|(rule, key, _), (partial, service, seq)| {
-                if !done(partial.end) {
-                    return true;
-                }
+        self.local.panes.retain(|(rule, _), groups| {
+            if !pane_done(groups) {
+                return true;
+            }
+            for (key, (partial, service, seq)) in groups.drain() {
                 rows.push(RuleRow {
                     rule: *rule,
-                    key: key.clone(),
+                    key,
                     // The pane's last instant: after its rows, before its window closes.
                     ts: partial.end - 1,
-                    seq: *seq,
-                    service: service.clone(),
+                    seq,
+                    service,
                     kind: RowKind::Partial,
                     values: Vec::new(),
                     evidence: None,
-                    partial: Some(Box::new(std::mem::replace(
-                        partial,
-                        Partial {
-                            accs: Vec::new(),
-                            count: 0,
-                            evidence: Vec::new(),
-                            start: 0,
-                            end: 0,
-                        },
-                    ))),
+                    partial: Some(Box::new(partial)),
                 });
-                false
-            });
+            }
+            false
+        });
         rows.sort_by_key(|r| (r.ts, r.seq, r.rule));
         out.extend(rows);
     }
@@ -307,7 +302,42 @@ fn test(
             return;
         }
     }
-    let key: Vec<Value> = rule.keys.iter().map(|(_, e)| e.eval(&cx)).collect();
+    let ts = row.ts_millis();
+    local.key.clear();
+    local.key.extend(rule.keys.iter().map(|(_, e)| e.eval(&cx)));
+    if let (Some(pane), Shape::Aggregate { aggs, .. }) = (rule.pane(ts), &rule.shape) {
+        // Value terms are plain filters for aggregates (only filter rules turn them into misses).
+        if rule
+            .condition
+            .as_ref()
+            .is_some_and(|c| !c.eval(&cx).is_true())
+        {
+            return;
+        }
+        // Accumulated in place: no row, no key copy once the group has a pane.
+        let slot = local.panes.entry((rule.id, pane.0)).or_default();
+        if !slot.contains_key(local.key.as_slice()) {
+            let partial = Partial {
+                accs: aggs.iter().map(|a| a.f.start()).collect(),
+                count: 0,
+                evidence: Vec::new(),
+                start: pane.0,
+                end: pane.1,
+            };
+            slot.insert(local.key.clone(), (partial, row.service().clone(), seq));
+        }
+        if let Some((partial, _, _)) = slot.get_mut(local.key.as_slice()) {
+            for (acc, spec) in partial.accs.iter_mut().zip(aggs) {
+                let v = spec.arg.as_ref().map_or(Value::Null, |e| e.eval(&cx));
+                acc.add(spec.f, ts, &v);
+            }
+            partial.count += 1;
+            if partial.evidence.len() < 5 {
+                partial.evidence.push(describe(row, seq));
+            }
+        }
+        return;
+    }
     let (kind, values) = match &rule.shape {
         Shape::Filter { outputs } => {
             let holds = rule
@@ -323,7 +353,6 @@ fn test(
                 (RowKind::Miss, Vec::new())
             }
         }
-        // Value terms are plain filters for aggregates (only filter rules turn them into misses).
         Shape::Aggregate { .. }
             if rule
                 .condition
@@ -352,33 +381,9 @@ fn test(
             )
         }
     };
-    let ts = row.ts_millis();
-    if let (Some(pane), Shape::Aggregate { aggs, .. }) = (rule.pane(ts), &rule.shape) {
-        let (partial, _, _) = local
-            .panes
-            .entry((rule.id, key, pane.0))
-            .or_insert_with(|| {
-                let partial = Partial {
-                    accs: aggs.iter().map(|a| a.f.start()).collect(),
-                    count: 0,
-                    evidence: Vec::new(),
-                    start: pane.0,
-                    end: pane.1,
-                };
-                (partial, row.service().clone(), seq)
-            });
-        for ((acc, spec), v) in partial.accs.iter_mut().zip(aggs).zip(&values) {
-            acc.add(spec.f, ts, v);
-        }
-        partial.count += 1;
-        if partial.evidence.len() < 5 {
-            partial.evidence.push(describe(row, seq));
-        }
-        return;
-    }
     if rule.groups_by_service {
         let mut h = Fx::default();
-        key.hash(&mut h);
+        local.key.hash(&mut h);
         let id = (rule.id, h.finish());
         match kind {
             // The evaluator already knows this group's condition is not holding.
@@ -389,11 +394,11 @@ fn test(
             _ => {}
         }
     }
-    let evidence = (kind != RowKind::Miss && local.evidence.allow(rule.id, &key, ts))
+    let evidence = (kind != RowKind::Miss && local.evidence.allow(rule.id, &local.key, ts))
         .then(|| describe(row, seq));
     out.push(RuleRow {
         rule: rule.id,
-        key,
+        key: local.key.clone(),
         ts,
         seq,
         service: row.service().clone(),
