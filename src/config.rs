@@ -55,7 +55,7 @@ pub struct EngineSection {
     /// Timely worker threads.
     pub workers: usize,
     /// How late (event time) an event may be and still count.
-    #[serde(with = "duration")]
+    #[serde(with = "kaizen_connectors::duration_serde")]
     pub lateness: Duration,
     /// Topology file (services, user-facing flags, depends-on edges).
     pub topology: Option<PathBuf>,
@@ -172,7 +172,7 @@ pub struct HttpSection {
     /// Serve `POST /slack/interactions` (needs `[slack]` and its signing secret).
     pub slack_interactions: bool,
     /// How long a webhook may wait for room in the engine's queue before a 503.
-    #[serde(with = "duration")]
+    #[serde(with = "kaizen_connectors::duration_serde")]
     pub enqueue_timeout: Duration,
 }
 
@@ -519,27 +519,6 @@ fn scalar_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         Raw::Float(f) => f.to_string(),
         Raw::Bool(b) => b.to_string(),
     })
-}
-
-/// Durations as humantime strings (`"30s"`, `"2m"`) or integer milliseconds.
-mod duration {
-    use super::*;
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(
-            untagged,
-            expecting = "a duration such as \"30s\" or integer milliseconds"
-        )]
-        enum Raw {
-            Millis(u64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Millis(ms) => Ok(Duration::from_millis(ms)),
-            Raw::Text(t) => humantime::parse_duration(&t).map_err(serde::de::Error::custom),
-        }
-    }
 }
 
 #[cfg(test)]

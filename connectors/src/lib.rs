@@ -10,6 +10,7 @@
 
 pub mod codecs;
 mod dead_letter;
+pub mod duration_serde;
 mod history_file;
 pub mod http;
 mod jsonl_sink;

@@ -75,6 +75,32 @@ impl Finding {
     }
 }
 
+/// Sends what the dataflow produced so far on to a driver's report channel.
+pub(crate) fn forward<R: From<Output>>(
+    outputs: &std::sync::mpsc::Receiver<Output>,
+    tx: &Sender<R>,
+) {
+    for o in outputs.try_iter() {
+        // The receiver only goes away when the run is being torn down.
+        let _ = tx.send(o.into());
+    }
+}
+
+/// Feeds the configured topology's edges (worker 0 only: a differential input counts every
+/// worker's insertions) and closes the input.
+pub(crate) fn load_topology(
+    mut topology: InputSession<u64, Edge, isize>,
+    worker_index: usize,
+    config: &EngineConfig,
+) {
+    if worker_index == 0 {
+        for edge in config.topology.edges() {
+            topology.insert(edge);
+        }
+    }
+    topology.close();
+}
+
 /// The handles the driver holds to feed and observe one worker's dataflow.
 pub(crate) struct Handles {
     pub(crate) events: InputHandle<u64, CapacityContainerBuilder<Vec<Stamped>>>,

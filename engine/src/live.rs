@@ -131,6 +131,15 @@ pub struct LiveReport {
     pub insights: u64,
 }
 
+impl From<Output> for Report {
+    fn from(o: Output) -> Report {
+        match o {
+            Output::Insight(i) => Report::Insight(i),
+            Output::History(p) => Report::History(p),
+        }
+    }
+}
+
 enum Report {
     Insight(Insight),
     History(PastIncident),
@@ -392,23 +401,11 @@ fn drive(
 ) -> Result<(), String> {
     let dataflow::Handles {
         mut events,
-        mut topology,
+        topology,
         probe,
     } = handles;
-    let forward = |outputs: &mpsc::Receiver<Output>| {
-        for o in outputs.try_iter() {
-            let _ = tx.send(match o {
-                Output::Insight(i) => Report::Insight(i),
-                Output::History(p) => Report::History(p),
-            });
-        }
-    };
-    if worker.index() == 0 {
-        for edge in config.topology.edges() {
-            topology.insert(edge);
-        }
-    }
-    topology.close();
+    let forward = |outputs: &mpsc::Receiver<Output>| dataflow::forward(outputs, tx);
+    dataflow::load_topology(topology, worker.index(), config);
     let lateness = config.allowed_lateness.as_millis() as u64;
     let tick = (config.tick.as_millis() as u64).max(1);
     let horizon = live.commit_horizon.as_millis() as u64;

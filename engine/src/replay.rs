@@ -80,6 +80,15 @@ pub struct ReplayReport {
     pub latency: LatencySummary,
 }
 
+impl From<Output> for Report {
+    fn from(o: Output) -> Report {
+        match o {
+            Output::Insight(i) => Report::Insight(i),
+            Output::History(p) => Report::History(p),
+        }
+    }
+}
+
 enum Report {
     Insight(Insight),
     History(PastIncident),
@@ -259,23 +268,11 @@ fn drive(
 ) -> Result<Option<SourceStats>, SourceError> {
     let dataflow::Handles {
         mut events,
-        mut topology,
+        topology,
         probe,
     } = handles;
-    let forward = |outputs: &mpsc::Receiver<Output>| {
-        for o in outputs.try_iter() {
-            let _ = tx.send(match o {
-                Output::Insight(i) => Report::Insight(i),
-                Output::History(p) => Report::History(p),
-            });
-        }
-    };
-    if worker.index() == 0 {
-        for edge in config.topology.edges() {
-            topology.insert(edge);
-        }
-    }
-    topology.close();
+    let forward = |outputs: &mpsc::Receiver<Output>| dataflow::forward(outputs, tx);
+    dataflow::load_topology(topology, worker.index(), config);
 
     let Some((mut source, share)) = source else {
         drop(events);

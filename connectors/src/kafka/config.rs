@@ -144,7 +144,7 @@ pub struct KafkaSinkConfig {
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
     /// How long `flush` waits for the broker's acknowledgements before it fails.
-    #[serde(default = "default_flush_timeout", with = "duration")]
+    #[serde(default = "default_flush_timeout", with = "crate::duration_serde")]
     pub flush_timeout: Duration,
 }
 
@@ -195,30 +195,6 @@ mod format_name {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Format, D::Error> {
         let name = String::deserialize(d)?;
         name.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-/// Durations as humantime strings (`"30s"`, `"250ms"`) or integer milliseconds.
-mod duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Millis(u64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Millis(ms) => Ok(Duration::from_millis(ms)),
-            Raw::Text(t) => humantime::parse_duration(&t).map_err(serde::de::Error::custom),
-        }
     }
 }
 

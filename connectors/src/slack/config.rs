@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::routing::RoutingConfig;
 use super::SlackError;
@@ -68,22 +68,22 @@ fn default_api_base() -> String {
 pub struct DeliveryConfig {
     /// Minimum gap between two requests to one channel: Slack allows about one message per
     /// second per channel, and bursts beyond it earn 429s.
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration_serde")]
     pub per_channel_interval: Duration,
     /// Attempts per request before it counts as failed (5xx, network errors, transient
     /// `ok:false`). 429s do not use attempts up: Slack says when to come back.
     pub max_attempts: u32,
     /// First retry delay; doubles per attempt, with up to 25% jitter.
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration_serde")]
     pub backoff_initial: Duration,
     /// Largest retry delay.
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration_serde")]
     pub backoff_max: Duration,
     /// Wait after a 429 without a usable `Retry-After` header.
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration_serde")]
     pub rate_limit_default: Duration,
     /// Whole-request timeout (connect, send, receive).
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration_serde")]
     pub request_timeout: Duration,
     /// Post new timeline entries as thread replies under the incident's message.
     pub thread_replies: bool,
@@ -178,28 +178,6 @@ impl fmt::Debug for Secret {
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")
-    }
-}
-
-/// Durations as humantime strings (`"1s"`, `"250ms"`) or integer milliseconds.
-mod duration {
-    use super::*;
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Millis(u64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Millis(ms) => Ok(Duration::from_millis(ms)),
-            Raw::Text(t) => humantime::parse_duration(&t).map_err(serde::de::Error::custom),
-        }
     }
 }
 
