@@ -12,7 +12,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use kaizen_connectors::kafka::KafkaSinkConfig;
 use kaizen_connectors::metrics::{
-    register_slack_stats, DEAD_LETTERS, DECODE_ERRORS, EVENTS_IN, INSIGHTS_EMITTED, LATE_EVENTS,
+    register_slack_stats, CONSUMER_LAG, DEAD_LETTERS, DECODE_ERRORS, EVENTS_IN, INSIGHTS_EMITTED,
+    LATE_EVENTS,
 };
 use kaizen_connectors::{
     load_history, read_topology, DeadLetterSink, DecodeFailure, HistoryWriter, HttpDeps,
@@ -259,6 +260,15 @@ pub fn run(args: RunArgs) -> Result<()> {
             }
         }
     };
+    let mut on_lag = |p: &kaizen_engine::Partition, n: i64| {
+        let partition = p.partition.to_string();
+        metrics
+            .gauge(
+                &CONSUMER_LAG,
+                &[("topic", &p.stream), ("partition", &partition)],
+            )
+            .set(n as f64);
+    };
     let mut on_commit_error =
         |e: &str| tracing::error!("offset commit failed (records will be re-read): {e}");
     readiness.set(true);
@@ -277,6 +287,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             on_history: Some(&mut on_history),
             on_events: Some(&mut on_events),
             on_commit_error: Some(&mut on_commit_error),
+            on_lag: Some(&mut on_lag),
         },
         shutdown,
     )?;

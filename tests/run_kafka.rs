@@ -64,6 +64,26 @@ fn create_topics(broker: &Broker, names: &[&str]) {
     }
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// One HTTP/1.1 request over a plain socket; the whole response as text.
+fn http(port: u16, request: &str) -> String {
+    use std::io::Write;
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = s.write_all(request.as_bytes());
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
 fn produce(p: &BaseProducer, topic: &str, partition: i32, payload: &[u8]) {
     p.send(
         BaseRecord::<[u8], [u8]>::to(topic)
@@ -125,6 +145,7 @@ fn kafka_in_insights_out_dead_letters_kept_and_sigterm_stops_cleanly() {
         .iter()
         .map(|(k, v)| format!("\"{k}\" = \"{v}\"\n"))
         .collect();
+    let port = free_port();
     let config = format!(
         r#"[engine]
 workers = 2
@@ -141,7 +162,8 @@ dead_letter_topic = "{dlq}"
 [kafka.properties]
 {props}
 [http]
-enabled = false
+enabled = true
+listen = "127.0.0.1:{port}"
 
 [sinks]
 stdout = "off"
@@ -149,6 +171,7 @@ file = "out.jsonl"
 "#,
         broker.bootstrap,
         unique("kaizen"),
+        port = port,
     );
     std::fs::write(dir.join("kaizen.toml"), config).expect("config");
 
@@ -198,6 +221,28 @@ file = "out.jsonl"
         }
         std::thread::sleep(Duration::from_millis(300));
     }
+    // HTTP ingest goes the same way, and /metrics counts it all.
+    let body = log(1300, "crash via http");
+    let accepted = http(
+        port,
+        &format!("POST /ingest/native HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()),
+    );
+    assert!(accepted.starts_with("HTTP/1.1 202"), "{accepted}");
+    let metrics = http(
+        port,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(metrics.contains("kaizen_events_in_total"), "{metrics}");
+    assert!(
+        metrics.contains("kaizen_decode_errors_total 1"),
+        "{metrics}"
+    );
+    let ready = http(
+        port,
+        "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+
     // The file sink is flushed every few seconds: wait for the insight, then stop.
     let _ = Command::new("kill")
         .arg("-TERM")

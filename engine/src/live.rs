@@ -64,6 +64,10 @@ pub trait LiveSource: Send {
     fn poll(&mut self, timeout: Duration, out: &mut Vec<Polled>) -> Result<(), String>;
     /// Commits: for each partition, the next offset to read after a restart.
     fn commit(&mut self, offsets: &[(Partition, i64)]) -> Result<(), String>;
+    /// Messages left to read per owned partition, where the source knows (for metrics).
+    fn lag(&self) -> Vec<(Partition, i64)> {
+        Vec::new()
+    }
 }
 
 /// A source as the driver holds it.
@@ -100,8 +104,10 @@ pub type OnRejected<'a> = &'a mut dyn FnMut(&Partition, i64, &[u8], &str);
 /// An event later than the allowed lateness: partition, offset, event.
 pub type OnLate<'a> = &'a mut dyn FnMut(&Partition, i64, &Event);
 
-/// Events accepted from a partition (for throughput and lag metrics).
+/// Events accepted from a partition (for throughput metrics).
 pub type OnEvents<'a> = &'a mut dyn FnMut(&Partition, u64);
+/// Messages left to read in a partition (consumer lag).
+pub type OnLag<'a> = &'a mut dyn FnMut(&Partition, i64);
 
 /// What happened besides insights (for metrics, logs and the dead-letter sink).
 #[derive(Default)]
@@ -116,6 +122,8 @@ pub struct LiveHooks<'a> {
     pub on_events: Option<OnEvents<'a>>,
     /// A commit failed (the records will be re-read after a restart).
     pub on_commit_error: Option<&'a mut dyn FnMut(&str)>,
+    /// Consumer lag, reported with every commit round.
+    pub on_lag: Option<OnLag<'a>>,
 }
 
 /// Totals of a live run.
@@ -148,6 +156,7 @@ enum Report {
     Events(Partition, u64),
     Frontier(u64),
     CommitError(String),
+    Lag(Partition, i64),
 }
 
 /// The newest event time seen per partition, and when it last spoke.
@@ -361,6 +370,11 @@ pub fn run_live(
                         h(&e);
                     }
                 }
+                Report::Lag(p, n) => {
+                    if let Some(h) = hooks.on_lag.as_mut() {
+                        h(&p, n);
+                    }
+                }
             },
         }
         if last_flush.elapsed() >= live.commit_every && sink_error.is_none() {
@@ -493,6 +507,11 @@ fn drive(
             if let (Some(src), false) = (source.as_mut(), offsets.is_empty()) {
                 if let Err(e) = src.commit(&offsets) {
                     let _ = tx.send(Report::CommitError(e));
+                }
+            }
+            if let Some(src) = source.as_ref() {
+                for (p, n) in src.lag() {
+                    let _ = tx.send(Report::Lag(p, n));
                 }
             }
         }

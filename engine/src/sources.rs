@@ -65,6 +65,25 @@ impl LiveSource for KafkaLive {
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
+
+    fn lag(&self) -> Vec<(Partition, i64)> {
+        let Ok(states) = self.source.partitions() else {
+            return Vec::new();
+        };
+        states
+            .into_iter()
+            .filter_map(|s| {
+                let lag = s.lag?;
+                Some((
+                    Partition {
+                        stream: s.partition.topic.to_string(),
+                        partition: s.partition.partition,
+                    },
+                    lag,
+                ))
+            })
+            .collect()
+    }
 }
 
 /// Events pushed through a channel (HTTP ingest) as a [`LiveSource`]: one partition, offsets
@@ -128,5 +147,9 @@ impl LiveSource for Both {
             s.commit(offsets)?;
         }
         Ok(())
+    }
+
+    fn lag(&self) -> Vec<(Partition, i64)> {
+        self.0.iter().flat_map(|s| s.lag()).collect()
     }
 }
