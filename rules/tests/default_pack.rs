@@ -1,5 +1,7 @@
 //! The shipped rule pack (`queries/default`) checks cleanly and passes its fixtures.
 
+mod common;
+
 use std::path::PathBuf;
 
 fn pack() -> PathBuf {
@@ -9,15 +11,7 @@ fn pack() -> PathBuf {
 #[test]
 fn every_default_rule_checks_and_passes_its_fixture() {
     let (set, errors) = kaizen_rules::RuleSet::load(&[pack()]);
-    assert!(
-        errors.is_empty(),
-        "{}",
-        errors
-            .iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert!(errors.is_empty(), "{}", common::listed(&errors));
     let mut files: Vec<PathBuf> = std::fs::read_dir(pack())
         .expect("queries/default exists")
         .filter_map(|e| e.ok().map(|e| e.path()))

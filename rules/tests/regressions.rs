@@ -6,29 +6,11 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
+use common::{ev, rules, T0};
 use kaizen_model::{Event, SignalState};
 use kaizen_rules::{run, RuleOutput, RuleSet};
-
-const T0: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
-
-fn rules(text: &str) -> Arc<RuleSet> {
-    let (set, errors) = RuleSet::from_text("gap.sql", text);
-    assert!(
-        errors.is_empty(),
-        "{}",
-        errors
-            .iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    Arc::new(set)
-}
-
-fn ev(secs: u64, rest: &str) -> Event {
-    let line = format!(r#"{{"ts":{},{rest}}}"#, T0 + secs * 1000);
-    Event::from_json(&line).unwrap_or_else(|e| panic!("{line}: {e}"))
-}
 
 fn transitions(out: &[RuleOutput]) -> Vec<String> {
     out.iter()
