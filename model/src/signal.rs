@@ -111,8 +111,9 @@ pub struct Signal {
     pub summary: String,
     /// The observed value that made it fire, where there is one.
     pub value: Option<f64>,
-    /// How far from normal, in robust standard deviations (|z|) for detectors that learn a
-    /// baseline; 0 when the detector has no such measure. Origin ranking compares it.
+    /// How far from normal, in units of the usual spread (never less than 1 % of the usual
+    /// level), for detectors that learn a baseline; 0 when the detector has no such measure.
+    /// Origin ranking compares it across services.
     #[serde(default)]
     pub strength: f64,
 }

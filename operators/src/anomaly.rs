@@ -309,19 +309,7 @@ impl MetricAnomalyDetector {
             severity,
             due,
         };
-        out.push(Signal {
-            ts,
-            onset: info.onset,
-            service: open.service.clone(),
-            kind: SignalKind::MetricAnomaly,
-            state: SignalState::Open,
-            key: open.key.clone(),
-            name: open.name.clone(),
-            severity,
-            summary: open_summary(service, &m.name, &info),
-            value: Some(info.peak),
-            strength: info.max_z.abs(),
-        });
+        out.push(open_signal(&open, &info, ts));
         self.timers.insert((due, key));
         s.open = Some(Box::new(open));
     }
@@ -363,6 +351,23 @@ fn relative_change(info: &WindowInfo) -> f64 {
     }
 }
 
+/// The window is open.
+fn open_signal(open: &OpenSignal, info: &WindowInfo, ts: Timestamp) -> Signal {
+    Signal {
+        ts,
+        onset: info.onset,
+        service: open.service.clone(),
+        kind: SignalKind::MetricAnomaly,
+        state: SignalState::Open,
+        key: open.key.clone(),
+        name: open.name.clone(),
+        severity: open.severity,
+        summary: open_summary(&open.service, &open.name, info),
+        value: Some(info.peak),
+        strength: info.magnitude,
+    }
+}
+
 fn close_signal(open: &OpenSignal, info: &WindowInfo, why: Option<&str>) -> Signal {
     let service = &open.service;
     let name = &open.name;
@@ -386,7 +391,7 @@ fn close_signal(open: &OpenSignal, info: &WindowInfo, why: Option<&str>) -> Sign
         severity: open.severity,
         summary,
         value: Some(info.peak),
-        strength: info.max_z.abs(),
+        strength: info.magnitude,
     }
 }
 

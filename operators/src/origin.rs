@@ -13,7 +13,9 @@ use crate::ServiceGraph;
 ///   propagate upstream;
 /// * **graph position** — the origin is what the other affected services depend on, and its own
 ///   dependencies are healthy;
-/// * **recent change** — a deploy or config change on a service shortly before onset.
+/// * **recent change** — a deploy or config change on a service shortly before onset;
+/// * **magnitude** — how far its metrics moved from their learned normal (BARO's insight: the
+///   origin's own resource or latency moves most, its neighbours move less).
 ///
 /// Scores are normalised to sum to 1, so they read as relative confidence.
 #[derive(Clone, Debug)]
@@ -37,6 +39,16 @@ struct Evidence<'a> {
     onset: Timestamp,
     first_signal: &'a SignalRef,
     strongest: &'a SignalRef,
+}
+
+/// A dependency that moved less than this fraction of what a service moved does not explain
+/// the service's trouble.
+const EXPLAINING_FRACTION: f64 = 0.2;
+
+/// Whether a dependency that moved `dependency` could explain a service that moved `service`
+/// (strengths; 0 = no measure, which cannot rule anything out).
+fn comparable(dependency: f64, service: f64) -> bool {
+    dependency <= 0.0 || service <= 0.0 || dependency >= EXPLAINING_FRACTION * service
 }
 
 impl OriginRanker {
@@ -100,10 +112,18 @@ impl OriginRanker {
                     .filter(|&&o| o != service && graph.depends_on(o, service))
                     .map(|o| o.as_str())
                     .collect();
-                let sick_dependencies: Vec<&str> = services
+                // A sick dependency explains this service's trouble when it degraded no later
+                // and moved comparably: one that barely wobbled while this one is pegged
+                // explains nothing.
+                let sick_dependencies: Vec<&str> = per_service
                     .iter()
-                    .filter(|&&o| o != service && graph.depends_on(service, o))
-                    .map(|o| o.as_str())
+                    .filter(|&(&o, d)| {
+                        o != service
+                            && d.onset <= e.onset
+                            && comparable(d.strongest.strength, e.strongest.strength)
+                            && graph.depends_on(service, o)
+                    })
+                    .map(|(o, _)| o.as_str())
                     .collect();
                 let graph_score = if services.len() == 1 {
                     1.0
@@ -250,5 +270,35 @@ mod tests {
         let ranked = OriginRanker::default().rank(&signals, &changes, &g);
         assert_eq!(ranked[0].service.as_str(), "checkout");
         assert!(ranked[0].evidence.iter().any(|e| e.contains("deploy")));
+    }
+
+    fn moved(service: &str, onset_s: u64, strength: f64) -> SignalRef {
+        SignalRef {
+            strength,
+            ..signal(service, onset_s)
+        }
+    }
+
+    #[test]
+    fn a_sick_dependency_explains_a_service_only_if_it_moved_comparably() {
+        // payments is pegged (400 spreads). A database that wobbled (20) at the same moment, as
+        // everything did, does not explain it; one that moved 200 does.
+        let explained = |db: f64| {
+            let signals = [moved("payments", 100, 400.0), moved("db", 100, db)];
+            let ranked = OriginRanker::default().rank(&signals, &[], &chain());
+            let payments = ranked.iter().find(|c| c.service.as_str() == "payments");
+            payments.is_some_and(|c| c.evidence.iter().any(|e| e.contains("dependencies")))
+        };
+        assert!(!explained(20.0));
+        assert!(explained(200.0));
+    }
+
+    #[test]
+    fn a_dependency_without_a_measure_still_explains_its_callers() {
+        // db only raised an alert (no magnitude): the caller's large latency deviation must not
+        // outrank the earlier, deeper failure.
+        let signals = [moved("payments", 130, 300.0), signal("db", 100)];
+        let ranked = OriginRanker::default().rank(&signals, &[], &chain());
+        assert_eq!(ranked[0].service.as_str(), "db");
     }
 }

@@ -16,7 +16,9 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use kaizen_connectors::{JsonlSource, LatestInsights};
 use kaizen_engine::{replay, EngineConfig, ReplayHooks};
-use kaizen_model::{Event, EventBody, Labels, Metric, MetricKind, Symbol, Timestamp, Topology};
+use kaizen_model::{
+    Event, EventBody, Labels, Metric, MetricKind, OriginCandidate, Symbol, Timestamp, Topology,
+};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -129,7 +131,7 @@ fn case_events(case: &Path) -> Result<String> {
 
 /// The ranked origins the engine concluded for a case: from the last version of the incident
 /// with the most services (the fault's incident), or nothing if none opened.
-fn ranked_origins(case: &Path, config: &EngineConfig) -> Result<Vec<String>> {
+fn ranked_origins(case: &Path, config: &EngineConfig) -> Result<Vec<OriginCandidate>> {
     let events = case_events(case)?;
     let mut sink = LatestInsights::default();
     replay(
@@ -144,9 +146,7 @@ fn ranked_origins(case: &Path, config: &EngineConfig) -> Result<Vec<String>> {
             .cmp(&b.services.len())
             .then(b.opened_at.cmp(&a.opened_at))
     });
-    Ok(best
-        .map(|i| i.origin.iter().map(|c| c.service.to_string()).collect())
-        .unwrap_or_default())
+    Ok(best.map(|i| i.origin.clone()).unwrap_or_default())
 }
 
 fn main() -> Result<()> {
@@ -181,7 +181,7 @@ fn main() -> Result<()> {
         case_dirs.sort();
         for case in case_dirs {
             let ranked = ranked_origins(&case, &config)?;
-            let rank = ranked.iter().position(|s| s == root);
+            let rank = ranked.iter().position(|c| c.service.as_str() == root);
             for (k, hit) in hits.iter_mut().enumerate() {
                 if rank.is_some_and(|r| r <= k) {
                     *hit += 1;
@@ -193,7 +193,9 @@ fn main() -> Result<()> {
                     "{}",
                     json!({"case": case.strip_prefix(&args.dir).unwrap_or(&case).display().to_string(),
                            "root_cause": root, "fault": fault, "rank": rank.map(|r| r + 1),
-                           "ranked": ranked.iter().take(5).collect::<Vec<_>>()})
+                           "ranked": ranked.iter().take(if args.verbose { 20 } else { 5 }).map(|c| json!({
+                               "service": c.service.as_str(), "score": c.score, "evidence": c.evidence,
+                           })).collect::<Vec<_>>()})
                 );
             }
         }

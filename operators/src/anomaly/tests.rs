@@ -97,6 +97,40 @@ fn a_spike_is_one_window() {
 }
 
 #[test]
+fn strength_of_a_flat_series_is_measured_against_one_percent_of_its_level() {
+    // Memory that never moved reads "thousands of σ" for any step; strength must still say
+    // that a 50 % drop (50 floored spreads) is far less than a CPU pegged at 80× its level.
+    let mut memory = vec![700e6; 400];
+    for x in memory.iter_mut().skip(300) {
+        *x = 350e6;
+    }
+    let mut cpu = noisy(400, 1.25, 0.1, 7);
+    for x in cpu.iter_mut().skip(300) {
+        *x = 100.0;
+    }
+    let strength = |values: &[f64]| opens(&run(values, MetricKind::Gauge))[0].strength;
+    let (memory, cpu) = (strength(&memory), strength(&cpu));
+    assert!((40.0..=60.0).contains(&memory), "memory {memory}");
+    assert!(cpu > 5.0 * memory, "cpu {cpu} vs memory {memory}");
+}
+
+#[test]
+fn onset_is_the_first_material_move_not_a_wobble_before_it() {
+    let mut v = vec![700e6; 400];
+    // A 0.01 % wobble a few points before a 50 % drop.
+    for x in v.iter_mut().skip(295) {
+        *x = 699.93e6;
+    }
+    for x in v.iter_mut().skip(298) {
+        *x = 350e6;
+    }
+    let out = run(&v, MetricKind::Gauge);
+    let o = opens(&out);
+    assert_eq!(o.len(), 1, "{out:#?}");
+    assert_eq!(o[0].onset, Timestamp(T0 + 298 * STEP));
+}
+
+#[test]
 fn daily_pattern_is_learnt_not_flagged() {
     // 10 days of a 5-minute series with a strong daily curve and noise.
     let mut d = MetricAnomalyDetector::default();
@@ -256,6 +290,7 @@ fn hysteresis_opens_after_k_of_n_and_closes_after_m_normal() {
         instant_p: 1e-12,
         close_p: 1e-2,
         close_after: 3,
+        ..WindowConfig::default()
     };
     let point = |p: f64| PointScore {
         score: 0.0,

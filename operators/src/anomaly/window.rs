@@ -21,6 +21,10 @@ pub struct WindowConfig {
     pub close_p: f64,
     /// An open window closes after this many consecutive normal points.
     pub close_after: u16,
+    /// [`WindowInfo::magnitude`] measures deviations in the series' usual spread, but never in
+    /// less than this fraction of its usual level: a series that hardly ever moves must not
+    /// claim thousands of σ for a 2 % change when origins are compared by how far they moved.
+    pub magnitude_floor: f64,
 }
 
 impl Default for WindowConfig {
@@ -32,6 +36,7 @@ impl Default for WindowConfig {
             instant_p: 1e-4,
             close_p: 5e-2,
             close_after: 10,
+            magnitude_floor: 0.01,
         }
     }
 }
@@ -39,7 +44,8 @@ impl Default for WindowConfig {
 /// What a window looked like when it opened or closed.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct WindowInfo {
-    /// First anomalous point of the window.
+    /// First anomalous point of the window that moved by at least one usual spread (see
+    /// `magnitude`), or the first anomalous point while none has.
     pub onset: Timestamp,
     /// When this state change happened (the confirming point, or the closing one).
     pub ts: Timestamp,
@@ -53,6 +59,10 @@ pub struct WindowInfo {
     pub min_p: f64,
     /// Largest |z| so far (point or sustained-shift z).
     pub max_z: f64,
+    /// Largest deviation so far in units of the usual spread, floored at
+    /// [`WindowConfig::magnitude_floor`] of the usual level: comparable across series, unlike
+    /// `max_z` (whose tiny scales on flat series serve detection, not comparison).
+    pub magnitude: f64,
     /// Anomalous points so far.
     pub anomalous_points: u32,
 }
@@ -119,7 +129,7 @@ impl AnomalyWindow {
         }
         self.recent = ((self.recent << 1) | u32::from(anomalous)) & mask;
         if anomalous || self.open {
-            self.track(ts, value, point, anomalous);
+            self.track(cfg, ts, value, point, anomalous);
         } else if self.recent == 0 {
             self.info = None;
         }
@@ -147,8 +157,20 @@ impl AnomalyWindow {
         None
     }
 
-    fn track(&mut self, ts: Timestamp, value: f64, point: &PointScore, anomalous: bool) {
+    fn track(
+        &mut self,
+        cfg: &WindowConfig,
+        ts: Timestamp,
+        value: f64,
+        point: &PointScore,
+        anomalous: bool,
+    ) {
         let z = point.z.abs().max(point.shift_z.abs());
+        let spread = point
+            .scale
+            .max(cfg.magnitude_floor * point.expected.abs())
+            .max(f64::MIN_POSITIVE);
+        let magnitude = ((value - point.expected).abs() / spread).min(1e12);
         let info = self.info.get_or_insert(WindowInfo {
             onset: ts,
             ts,
@@ -157,6 +179,7 @@ impl AnomalyWindow {
             expected_at_peak: point.expected,
             min_p: point.p_value,
             max_z: z,
+            magnitude,
             anomalous_points: 0,
         });
         if anomalous {
@@ -169,6 +192,12 @@ impl AnomalyWindow {
             info.direction = point.direction;
         }
         info.min_p = info.min_p.min(point.p_value);
+        // The episode began when the series first moved materially: a flat series' 0.01 %
+        // wobble seconds before the real move must not make it look first to degrade.
+        if info.magnitude < 1.0 && magnitude >= 1.0 {
+            info.onset = ts;
+        }
+        info.magnitude = info.magnitude.max(magnitude);
     }
 
     /// Closes an open window at `ts` (e.g. the series went quiet); `None` if none was open.
