@@ -160,7 +160,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let mut matched: BTreeMap<&str, &Insight> = BTreeMap::new();
     for fault in &truth.faults {
         let found = sink.latest.by_id().values().find(|i| {
-            i.opened_at >= fault.start.minus(std::time::Duration::from_secs(120))
+            i.opened_at
+                >= fault
+                    .observable_from
+                    .min(fault.start.minus(std::time::Duration::from_secs(120)))
                 && i.opened_at <= fault.end
                 && i.services.contains(&fault.origin)
         });

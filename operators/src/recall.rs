@@ -10,17 +10,24 @@ use serde::{Deserialize, Serialize};
 
 /// The fingerprint of an incident version: its origin, its services, and the alerts,
 /// metrics, log templates and rules that fired where, as weighted features.
+///
+/// What happened at the origin defines a fault; how far it spread and which callers noticed
+/// depends on the traffic of the day, so features of other services weigh half. Log templates
+/// enter by their shape (see [`template_shape`]): the same template reads `GET /categories …`
+/// the first time and `GET <*> …` once it has generalised.
 pub fn fingerprint(incident: &Incident) -> Fingerprint {
     let mut features: BTreeMap<String, f32> = BTreeMap::new();
     let mut add = |k: String, w: f32| {
         let e = features.entry(k).or_insert(0.0);
         *e = e.max(w);
     };
-    if let Some(o) = incident.origin.first() {
-        add(format!("origin:{}", o.service), 3.0);
+    let origin = incident.origin.first().map(|o| &o.service);
+    let near = |service: &Symbol| if Some(service) == origin { 1.0 } else { 0.5 };
+    if let Some(o) = origin {
+        add(format!("origin:{o}"), 3.0);
     }
     for s in &incident.services {
-        add(format!("service:{s}"), 1.0);
+        add(format!("service:{s}"), near(s));
     }
     for s in &incident.signals {
         let (prefix, w) = match s.kind {
@@ -31,10 +38,38 @@ pub fn fingerprint(incident: &Incident) -> Fingerprint {
             SignalKind::SloBurn => ("slo", 1.0),
             SignalKind::Change => ("change", 0.5),
         };
-        add(format!("{prefix}:{}/{}", s.service, s.name), w);
+        let name = match s.kind {
+            SignalKind::LogTemplate => template_shape(s.name.as_str()),
+            _ => s.name.to_string(),
+        };
+        add(
+            format!("{prefix}:{}/{name}", s.service),
+            w * near(&s.service),
+        );
         add(format!("kind:{}", s.kind.as_str()), 0.5);
     }
     Fingerprint::from_features(features)
+}
+
+/// The words of a log template that never vary: no wildcards, numbers, paths or truncated
+/// words, at most eight. `upstream catalog returned <*> for GET /categories request_id=<*>`
+/// and its later generalisation `… for GET <*> …` share the shape
+/// `upstream catalog returned for GET`.
+pub fn template_shape(template: &str) -> String {
+    let mut shape = String::new();
+    let words = template.split_whitespace().filter(|w| {
+        !(w.contains("<*>")
+            || w.starts_with('/')
+            || w.ends_with('…')
+            || w.bytes().any(|b| b.is_ascii_digit()))
+    });
+    for w in words.take(8) {
+        if !shape.is_empty() {
+            shape.push(' ');
+        }
+        shape.push_str(w);
+    }
+    shape
 }
 
 /// How recall ranks and classifies.

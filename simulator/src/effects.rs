@@ -6,8 +6,6 @@ use crate::faults::{FaultKind, FaultSpec};
 const RECOVER_MS: u64 = 60_000;
 /// How long the error burst after an OOM restart lasts.
 const RESTART_BURST_MS: u64 = 40_000;
-/// Faults whose effects may still be felt: `start - lead .. end + RECOVER_MS`.
-pub(crate) const CERT_WARNING_LEAD_MS: u64 = 5 * 60_000;
 
 /// The combined deviation of one service from its baseline.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -99,14 +97,9 @@ fn envelope(t: u64, onset: u64, end: u64, ramp: u64) -> f64 {
     (at_end * down).max(0.0)
 }
 
-/// Whether fault `f` can affect anything at `t`.
+/// Whether fault `f` can affect anything at `t`: `start - warning lead .. end + recovery`.
 pub(crate) fn live(f: &FaultSpec, t: u64) -> bool {
-    let lead = if f.kind == FaultKind::CertificateExpiry {
-        CERT_WARNING_LEAD_MS
-    } else {
-        0
-    };
-    t + lead >= f.start && t < f.end + RECOVER_MS + 10 * 60_000
+    t + f.kind.warning_lead_ms() >= f.start && t < f.end + RECOVER_MS + 10 * 60_000
 }
 
 /// Computes every service's effect at `t` into `effects` (reset first) and the roles of
@@ -151,7 +144,7 @@ pub(crate) fn compute(
                         e.err_add += m * k;
                         e.rps_mult *= 1.0 - 0.3 * k;
                         let expires = f.start as i64 - t as i64;
-                        if t + CERT_WARNING_LEAD_MS >= f.start && t < f.end {
+                        if t + f.kind.warning_lead_ms() >= f.start && t < f.end {
                             e.cert_expires_in_s = Some(expires / 1000);
                         }
                     } else {

@@ -85,6 +85,15 @@ impl FaultKind {
         }
     }
 
+    /// How long before its start the fault already shows: a certificate warns before it
+    /// expires (the `CertificateExpiringSoon` alert).
+    pub(crate) fn warning_lead_ms(self) -> u64 {
+        match self {
+            FaultKind::CertificateExpiry => 5 * 60_000,
+            _ => 0,
+        }
+    }
+
     /// Seconds for an affected service to reach full effect after its onset.
     pub(crate) fn ramp_ms(self) -> u64 {
         match self {
@@ -148,6 +157,10 @@ pub struct Fault {
     pub affected: Vec<Symbol>,
     /// When the origin starts degrading.
     pub start: Timestamp,
+    /// When the first symptom can be seen: `start`, or earlier for a fault that warns before
+    /// it strikes (a certificate about to expire). An incident opened on that warning is this
+    /// fault's incident.
+    pub observable_from: Timestamp,
     /// When the remedy is applied (effects die away within about a minute).
     pub end: Timestamp,
     /// What fixes it.
@@ -371,6 +384,9 @@ impl FaultSpec {
             origin: estate.services[self.origin].name.clone(),
             affected: self.affected(estate),
             start: Timestamp::from_millis(self.start),
+            observable_from: Timestamp::from_millis(
+                self.start.saturating_sub(self.kind.warning_lead_ms()),
+            ),
             end: Timestamp::from_millis(self.end),
             remedy: self.remedy.clone(),
             recurrence_of: self.recurrence_of.map(fault_id),

@@ -169,3 +169,47 @@ fn similarity_is_symmetric_and_bounded() {
         0.0
     );
 }
+
+#[test]
+fn a_generalised_template_keeps_its_shape() {
+    assert_eq!(
+        template_shape("upstream catalog returned <*> for GET /categories request_id=<*>"),
+        "upstream catalog returned for GET"
+    );
+    assert_eq!(
+        template_shape("upstream catalog returned <*> for GET <*> request_id=<*>"),
+        "upstream catalog returned for GET"
+    );
+    assert_eq!(
+        template_shape("serving certificate CN=<*> has expired after 90 days (notAfter…"),
+        "serving certificate has expired after days"
+    );
+}
+
+#[test]
+fn the_origin_side_weighs_more_than_how_far_it_spread() {
+    // The same database fault, once felt by one caller and once by four: still close.
+    let small = fingerprint(&incident(
+        "a",
+        "db",
+        &[("db", "Slow"), ("db", "PoolSaturated"), ("api", "Errors")],
+        0,
+        true,
+    ));
+    let spread = [("db", "Slow"), ("db", "PoolSaturated"), ("api", "Errors")]
+        .into_iter()
+        .chain(["web", "search", "cart", "auth"].map(|s| (s, "Errors")))
+        .collect::<Vec<_>>();
+    let large = fingerprint(&incident("b", "db", &spread, 0, true));
+    // Another origin with the same callers' symptoms: far.
+    let other = fingerprint(&incident(
+        "c",
+        "cache",
+        &[("cache", "HighCpu"), ("api", "Errors"), ("web", "Errors")],
+        0,
+        true,
+    ));
+    let config = RecallConfig::default();
+    assert!(small.similarity(&large) >= config.threshold);
+    assert!(small.similarity(&other) < config.threshold);
+}
