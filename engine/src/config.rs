@@ -27,6 +27,9 @@ pub struct EngineConfig {
     pub tick: Duration,
     /// The service topology, if known (edges are also learned from spans).
     pub topology: Topology,
+    /// A call edge learned from spans leaves the graph this long (event time) after its last
+    /// span; topology edges stay.
+    pub span_edge_ttl: Duration,
     /// Static metric thresholds (absolute limits, on top of the learned baselines).
     pub thresholds: Vec<ThresholdRule>,
     /// Learned per-series baselines and anomaly windows.
@@ -55,6 +58,7 @@ impl Default for EngineConfig {
             allowed_lateness: Duration::from_secs(30),
             tick: Duration::from_secs(1),
             topology: Topology::default(),
+            span_edge_ttl: Duration::from_secs(3600),
             thresholds: ThresholdRule::defaults(),
             anomaly: MetricAnomalyConfig::default(),
             log_templates: LogTemplateConfig::default(),

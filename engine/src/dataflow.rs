@@ -1,7 +1,6 @@
 //! The dataflow: only wiring. Each operator hosts a state machine from `kaizen-operators`.
 
 use std::cmp::Ordering;
-use std::collections::HashSet;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
@@ -21,7 +20,9 @@ use kaizen_model::{
     Event, EventBody, Explanation, Feedback, Incident, Insight, PastIncident, Signal, SignalKind,
     StableHasher, Symbol, Timestamp,
 };
-use kaizen_operators::{IncidentCorrelator, IncidentRecall, InsightBuilder, ServiceGraph};
+use kaizen_operators::{
+    IncidentCorrelator, IncidentRecall, InsightBuilder, LearnedEdges, ServiceGraph,
+};
 
 use crate::config::{DetectorFactory, EngineConfig};
 use crate::ordered::EventTimeBuffer;
@@ -165,7 +166,7 @@ pub(crate) fn build(
         if let Some((live, graph)) = rules {
             signals = signals.concat(evaluate_rules(rows, live, graph));
         }
-        let graph = call_edges(spans)
+        let graph = call_edges(spans, config.span_edge_ttl)
             .as_collection()
             .concat(topology_edges)
             .distinct();
@@ -333,30 +334,52 @@ fn feedback_findings<'s>(events: Stream<'s, u64, Vec<Stamped>>) -> Stream<'s, u6
     })
 }
 
-/// Spans → call edges, each edge sent once per worker (the graph only grows for now).
+/// Spans → call edges: an edge enters the graph with its first span and leaves it `ttl` of
+/// event time after its last (see [`LearnedEdges`]). Each worker learns from its own spans;
+/// the graph downstream is the union.
 fn call_edges<'s>(
     events: Stream<'s, u64, Vec<Stamped>>,
+    ttl: std::time::Duration,
 ) -> Stream<'s, u64, Vec<(Edge, u64, isize)>> {
-    events.unary(Pipeline, "CallEdges", |_cap, _info| {
-        let mut seen: HashSet<Edge> = HashSet::new();
-        move |input, output| {
-            input.for_each_stamp(|cap, data| {
-                let time = cap.least().copied().unwrap_or_default();
-                let mut session = output.session(&cap);
+    events.unary_frontier(Pipeline, "CallEdges", move |cap, _info| {
+        // Held at the frontier, which is never later than the next expiry: retractions are
+        // sent at their exact expiry time.
+        let mut held = Some(cap);
+        let mut edges = LearnedEdges::new(ttl);
+        let mut changes: Vec<(Edge, u64, isize)> = Vec::new();
+        move |(input, frontier), output| {
+            input.for_each_stamp(|_, data| {
                 for batch in data {
                     for s in batch.iter() {
                         if let EventBody::Span(span) = &s.event.body {
                             if let Some(peer) = &span.peer {
                                 let edge = (s.event.service.clone(), peer.clone());
-                                if !seen.contains(&edge) {
-                                    seen.insert(edge.clone());
-                                    session.give((edge, time, 1isize));
+                                let ts = s.event.ts.as_millis();
+                                if edges.observe(&edge, ts) {
+                                    changes.push((edge, ts, 1));
                                 }
                             }
                         }
                     }
                 }
             });
+            let f = first(frontier);
+            for (edge, t) in edges.expire_before(f.unwrap_or(u64::MAX)) {
+                changes.push((edge, t, -1));
+            }
+            if let Some(h) = held.as_mut() {
+                if !changes.is_empty() {
+                    let floor = *h.time();
+                    let mut session = output.session(&*h);
+                    for (edge, t, diff) in changes.drain(..) {
+                        session.give((edge, t.max(floor), diff));
+                    }
+                }
+                match f {
+                    Some(f) => h.downgrade(&f.max(*h.time())),
+                    None => held = None,
+                }
+            }
         }
     })
 }

@@ -296,3 +296,44 @@ fn workers_sharing_a_file_agree_on_late_events_and_output() {
     assert!(one.0 == three.0, "insights differ between 1 and 3 workers");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Two services whose only link is calls seen in spans, both alerting at once `gap` after the
+/// last span: one incident while the learned edge lives, two once it has aged out.
+fn incidents_after_calls_stop(gap: u64, ttl: Duration) -> usize {
+    let mut lines: Vec<String> = (0..10u64)
+        .map(|i| {
+            format!(
+                r#"{{"ts":{},"kind":"span","service":"mobile","peer":"ledger","operation":"POST /pay","duration_ms":30}}"#,
+                T0 + i * 10
+            )
+        })
+        .collect();
+    for (t, status) in [(gap, "firing"), (gap + 600, "resolved")] {
+        lines.push(alert(90 + t, "mobile", "HighErrorRate", status));
+        lines.push(alert(90 + t, "ledger", "HighLatency", status));
+    }
+    let config = EngineConfig {
+        span_edge_ttl: ttl,
+        ..EngineConfig::default()
+    };
+    let mut sink = kaizen_connectors::LatestInsights::default();
+    replay(
+        JsonlSource::from_reader(
+            "t",
+            std::io::Cursor::new((lines.join("\n") + "\n").into_bytes()),
+        ),
+        &config,
+        &mut sink,
+        ReplayHooks::default(),
+    )
+    .unwrap();
+    sink.by_id().len()
+}
+
+#[test]
+fn edges_learned_from_spans_age_out_when_the_calls_stop() {
+    let hour = Duration::from_secs(3600);
+    assert_eq!(incidents_after_calls_stop(1800, hour), 1, "edge alive");
+    assert_eq!(incidents_after_calls_stop(7200, hour), 2, "edge aged out");
+    assert_eq!(incidents_after_calls_stop(7200, 3 * hour), 1, "longer ttl");
+}

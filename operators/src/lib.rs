@@ -32,6 +32,7 @@ mod changes;
 mod correlate;
 mod graph;
 mod insight;
+mod learned_edges;
 mod origin;
 mod recall;
 mod slo;
@@ -49,8 +50,9 @@ pub use changes::ChangeFeed;
 pub use correlate::{CorrelatorConfig, IncidentCorrelator};
 pub use graph::ServiceGraph;
 pub use insight::InsightBuilder;
+pub use learned_edges::{CallEdge, LearnedEdges};
 pub use origin::OriginRanker;
-pub use recall::{fingerprint, IncidentRecall, RecallConfig};
+pub use recall::{fingerprint, template_shape, IncidentRecall, RecallConfig};
 pub use slo::{BurnWindow, SloBurnDetector};
 #[allow(unused_imports)]
 pub use templates::*;
