@@ -3,73 +3,14 @@
 //! kaizen → insights in a file and on the insights topic, garbage on the dead-letter topic with
 //! its reason; SIGTERM stops it cleanly.
 
-#[path = "../connectors/tests/support/nisshi.rs"]
-mod nisshi;
+mod support;
 
 use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use nisshi::{unique, Broker};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
-
-const T0: u64 = 1_767_225_600; // 2026-01-01T00:00:00Z, in seconds
-
-fn client(broker: &Broker) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &broker.bootstrap);
-    for (k, v) in &broker.properties {
-        c.set(k, v);
-    }
-    c
-}
-
-/// Runs a future to completion on this thread (the admin client's futures need no runtime).
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        match future.as_mut().poll(&mut cx) {
-            Poll::Ready(out) => return out,
-            Poll::Pending => std::thread::park_timeout(Duration::from_millis(50)),
-        }
-    }
-}
-
-fn create_topics(broker: &Broker, names: &[&str]) {
-    let admin: AdminClient<DefaultClientContext> = client(broker).create().expect("admin client");
-    let topics: Vec<NewTopic> = names
-        .iter()
-        .map(|n| NewTopic::new(n, 1, TopicReplication::Fixed(1)))
-        .collect();
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    for result in block_on(admin.create_topics(&topics, &options)).expect("create topics") {
-        if let Err((topic, code)) = result {
-            panic!("create topic {topic}: {code}");
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+use rdkafka::producer::Producer;
+use support::{create_topics, free_port, produce, read, unique, Broker, Kaizen, T0};
 
 /// One HTTP/1.1 request over a plain socket; the whole response as text.
 fn http(port: u16, request: &str) -> String {
@@ -81,43 +22,6 @@ fn http(port: u16, request: &str) -> String {
     let _ = s.write_all(request.as_bytes());
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
-    out
-}
-
-fn produce(p: &BaseProducer, topic: &str, partition: i32, payload: &[u8]) {
-    p.send(
-        BaseRecord::<[u8], [u8]>::to(topic)
-            .partition(partition)
-            .payload(payload),
-    )
-    .map_err(|(e, _)| e)
-    .expect("queue a message");
-    p.poll(Duration::ZERO);
-}
-
-/// Every message of `topic` (one partition) within `wait`, once at least `n` arrived.
-fn read(
-    broker: &Broker,
-    topic: &str,
-    n: usize,
-    wait: Duration,
-) -> Vec<rdkafka::message::OwnedMessage> {
-    let consumer: BaseConsumer = client(broker)
-        .set("group.id", unique("reader"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("reader");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .expect("partition");
-    consumer.assign(&tpl).expect("assign");
-    let deadline = Instant::now() + wait;
-    let mut out = Vec::new();
-    while out.len() < n && Instant::now() < deadline {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            out.push(m.detach());
-        }
-    }
     out
 }
 
@@ -176,10 +80,7 @@ file = "out.jsonl"
     std::fs::write(dir.join("kaizen.toml"), config).expect("config");
 
     create_topics(&broker, &[&events, &alerts, &insights, &dlq]);
-    let producer: BaseProducer = client(&broker)
-        .set("linger.ms", "0")
-        .create()
-        .expect("producer");
+    let producer = support::producer(&broker);
     let log = |secs: u64, message: &str| {
         format!(
             r#"{{"ts":{},"kind":"log","service":"api","level":"error","message":"{message}"}}"#,
@@ -203,24 +104,13 @@ file = "out.jsonl"
     produce(&producer, &alerts, 0, webhook.as_bytes());
     producer.flush(Duration::from_secs(15)).expect("flush");
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kaizen"))
-        .args(["run", "--config"])
-        .arg(dir.join("kaizen.toml"))
-        .current_dir(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kaizen starts");
+    let mut kaizen = Kaizen::start(&dir, &dir.join("kaizen.toml"), &[], "kaizen.stderr");
     let out = dir.join("out.jsonl");
-    let deadline = Instant::now() + Duration::from_secs(90);
     let mut seen = String::new();
-    while Instant::now() < deadline {
+    support::wait_for(Duration::from_secs(90), || {
         seen = std::fs::read_to_string(&out).unwrap_or_default();
-        if seen.contains("api crashed") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
+        seen.contains("api crashed")
+    });
     // HTTP ingest goes the same way, and /metrics counts it all.
     let body = log(1300, "crash via http");
     let accepted = http(
@@ -244,25 +134,8 @@ file = "out.jsonl"
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
 
     // The file sink is flushed every few seconds: wait for the insight, then stop.
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let stopped = Instant::now();
-    let status = loop {
-        if let Ok(Some(s)) = child.try_wait() {
-            break Some(s);
-        }
-        if stopped.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut stderr);
-    }
+    let status = kaizen.stop("TERM", Duration::from_secs(60));
+    let stderr = kaizen.stderr();
     assert!(
         seen.contains("api crashed"),
         "no insight in {}:\n{seen}\nstderr:\n{stderr}\nbroker:\n{}",

@@ -9,15 +9,23 @@
 //! frontier minus `commit_horizon` (how far back the operators' state reaches) committed. A
 //! restart therefore replays the horizon and rebuilds the state; sinks are idempotent on
 //! `(id, version)`, so what they see twice is harmless.
+//!
+//! An incident's id comes from its first signal, so a restart must re-read an incident whole
+//! (with the horizon before it) to rebuild it under the same id: a restart from the middle of
+//! one would lose its later versions, resolution included, and open a new incident (a second
+//! Slack message) for its tail. Commits therefore never land inside an incident's reach, from
+//! the horizon before its first signal to its resolution (see `Spans`); an incident open
+//! longer than `max_incident_hold` stops holding them back. At shutdown, once the sinks are
+//! flushed, a last commit covers everything delivered.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kaizen_connectors::InsightSink;
-use kaizen_model::{Event, Insight, PastIncident};
+use kaizen_model::{Event, IncidentStatus, Insight, PastIncident};
 
 use crate::dataflow::{self, Output, Stamped};
 use crate::replay::EngineError;
@@ -86,6 +94,10 @@ pub struct LiveConfig {
     /// When set, event time also advances with the wall clock, this far behind it, so windows
     /// close when every source is quiet (for sources whose events carry real-time stamps).
     pub wall_clock_lag: Option<Duration>,
+    /// An open incident holds commits back to `commit_horizon` before its first signal, so
+    /// that a restart rebuilds it whole, under the same id; one open longer than this (event
+    /// time) stops holding them, and a restart may then see its tail as a new incident.
+    pub max_incident_hold: Duration,
 }
 
 impl Default for LiveConfig {
@@ -95,6 +107,7 @@ impl Default for LiveConfig {
             commit_horizon: Duration::from_secs(30 * 60),
             commit_every: Duration::from_secs(5),
             wall_clock_lag: None,
+            max_incident_hold: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -273,6 +286,67 @@ impl Uncommitted {
     }
 }
 
+/// The event-time reach of the incidents delivered so far, which commits must not cut into:
+/// from `horizon` before an incident's first signal (what its detectors need to see again to
+/// raise that signal) to its resolution.
+#[derive(Default)]
+struct Spans {
+    /// Incident id → (first signal, resolution) in event-time milliseconds.
+    by_id: HashMap<String, (u64, Option<u64>)>,
+}
+
+impl Spans {
+    fn observe(&mut self, insight: &Insight) {
+        let opened = insight.opened_at.as_millis();
+        let resolved = (insight.status == IncidentStatus::Resolved).then(|| {
+            insight
+                .resolved_at
+                .unwrap_or(insight.updated_at)
+                .as_millis()
+        });
+        let span = self
+            .by_id
+            .entry(insight.id.clone())
+            .or_insert((opened, resolved));
+        span.0 = span.0.min(opened);
+        span.1 = resolved;
+    }
+
+    /// The latest time at most `candidate` before which records may be committed: not inside
+    /// any incident's reach, except that of one opened more than `max_hold` before
+    /// `candidate`. Forgets the incidents that resolved before it, which no later commit can
+    /// cut into.
+    fn safe_before(&mut self, candidate: u64, horizon: u64, max_hold: u64) -> u64 {
+        let oldest = candidate.saturating_sub(max_hold);
+        let mut safe = candidate;
+        loop {
+            let lower = self
+                .by_id
+                .values()
+                .filter(|(opened, resolved)| {
+                    *opened >= oldest
+                        && opened.saturating_sub(horizon) < safe
+                        && resolved.is_none_or(|r| r > safe)
+                })
+                .map(|(opened, _)| opened.saturating_sub(horizon))
+                .min();
+            match lower {
+                Some(l) if l < safe => safe = l,
+                _ => break,
+            }
+        }
+        self.by_id
+            .retain(|_, (_, resolved)| resolved.is_none_or(|r| r > safe));
+        safe
+    }
+}
+
+/// What a worker hands back when it stops, for the last commit once the sinks are flushed.
+struct Leftover {
+    source: Option<BoxedSource>,
+    uncommitted: Uncommitted,
+}
+
 /// Runs until `shutdown` is set, then stops intake, delivers what is in flight, commits and
 /// returns. `sources[i]` is worker i's source (workers without one only step).
 pub fn run_live(
@@ -289,12 +363,13 @@ pub fn run_live(
         ));
     }
     let (tx, rx) = mpsc::channel::<Report>();
-    let delivered = Arc::new(AtomicU64::new(0));
+    // Records older than this (event time) have their insights delivered and may be committed.
+    let commit_before = Arc::new(AtomicU64::new(0));
     let slots: Arc<Vec<Mutex<Option<BoxedSource>>>> =
         Arc::new(sources.into_iter().map(Mutex::new).collect());
     let worker_config = config.clone();
     let live_config = live.clone();
-    let worker_delivered = delivered.clone();
+    let worker_commit_before = commit_before.clone();
     let worker_shutdown = shutdown.clone();
     let shared = Arc::new(SharedClocks::new(config.workers));
     let guards = timely::execute(timely::Config::process(config.workers), move |worker| {
@@ -311,7 +386,7 @@ pub fn run_live(
             &live_config,
             &tx,
             output_rx,
-            &worker_delivered,
+            &worker_commit_before,
             &worker_shutdown,
             &shared,
         )
@@ -322,6 +397,9 @@ pub fn run_live(
     let mut last_flush = Instant::now();
     let mut frontier = 0u64;
     let mut sink_error = None;
+    let mut spans = Spans::default();
+    let horizon = live.commit_horizon.as_millis() as u64;
+    let max_hold = live.max_incident_hold.as_millis() as u64;
     loop {
         // Wake at least every `commit_every`, so an idle stream still gets its sinks flushed
         // and its offsets committed.
@@ -335,6 +413,7 @@ pub fn run_live(
             Some(r) => match r {
                 Report::Insight(i) => {
                     report.insights += 1;
+                    spans.observe(&i);
                     if sink_error.is_none() {
                         if let Err(e) = sink.emit(&i) {
                             sink_error = Some(e);
@@ -381,14 +460,21 @@ pub fn run_live(
             last_flush = Instant::now();
             // Everything before `frontier` has been emitted; once flushed, it is delivered.
             match sink.flush() {
-                Ok(()) => delivered.store(frontier, Ordering::Release),
+                Ok(()) => {
+                    let safe =
+                        spans.safe_before(frontier.saturating_sub(horizon), horizon, max_hold);
+                    // Lower than before when an incident just learnt of reaches further
+                    // back: then nothing more is committed until it allows.
+                    commit_before.store(safe, Ordering::Release);
+                }
                 Err(e) => sink_error = Some(e),
             }
         }
     }
+    let mut leftovers = Vec::new();
     for result in guards.join() {
         match result {
-            Ok(Ok(())) => {}
+            Ok(Ok(leftover)) => leftovers.push(leftover),
             Ok(Err(e)) => return Err(EngineError::Runtime(e)),
             Err(e) => return Err(EngineError::Runtime(e)),
         }
@@ -397,6 +483,23 @@ pub fn run_live(
         return Err(e.into());
     }
     sink.flush()?;
+    // Everything read is delivered now: the last commit, so that a restart re-reads only the
+    // horizon (and the incidents still open), not whatever the last periodic commit left.
+    let safe = spans.safe_before(frontier.saturating_sub(horizon), horizon, max_hold);
+    for Leftover {
+        source,
+        mut uncommitted,
+    } in leftovers
+    {
+        let offsets = uncommitted.take_safe(safe);
+        if let (Some(mut src), false) = (source, offsets.is_empty()) {
+            if let Err(e) = src.commit(&offsets) {
+                if let Some(h) = hooks.on_commit_error.as_mut() {
+                    h(&e);
+                }
+            }
+        }
+    }
     Ok(report)
 }
 
@@ -409,10 +512,10 @@ fn drive(
     live: &LiveConfig,
     tx: &mpsc::Sender<Report>,
     outputs: mpsc::Receiver<Output>,
-    delivered: &AtomicU64,
+    commit_before: &AtomicU64,
     shutdown: &AtomicBool,
     shared: &SharedClocks,
-) -> Result<(), String> {
+) -> Result<Leftover, String> {
     let dataflow::Handles {
         mut events,
         topology,
@@ -422,7 +525,6 @@ fn drive(
     dataflow::load_topology(topology, worker.index(), config);
     let lateness = config.allowed_lateness.as_millis() as u64;
     let tick = (config.tick.as_millis() as u64).max(1);
-    let horizon = live.commit_horizon.as_millis() as u64;
     let mut clocks = Clocks::default();
     let mut uncommitted = Uncommitted::default();
     let mut polled = Vec::new();
@@ -502,8 +604,7 @@ fn drive(
         }
         if last_commit.elapsed() >= live.commit_every {
             last_commit = Instant::now();
-            let safe = delivered.load(Ordering::Acquire).saturating_sub(horizon);
-            let offsets = uncommitted.take_safe(safe);
+            let offsets = uncommitted.take_safe(commit_before.load(Ordering::Acquire));
             if let (Some(src), false) = (source.as_mut(), offsets.is_empty()) {
                 if let Err(e) = src.commit(&offsets) {
                     let _ = tx.send(Report::CommitError(e));
@@ -523,7 +624,10 @@ fn drive(
         forward(&outputs);
     }
     forward(&outputs);
-    Ok(())
+    Ok(Leftover {
+        source,
+        uncommitted,
+    })
 }
 
 #[cfg(test)]
@@ -545,6 +649,50 @@ mod tests {
         assert_eq!(c.event_time(Duration::from_secs(60)), Some(1_000));
         // With a zero idle timeout every partition is idle: the newest time counts.
         assert_eq!(c.event_time(Duration::ZERO), Some(5_000));
+    }
+
+    fn insight(id: &str, opened_min: u64, resolved_min: Option<u64>) -> Insight {
+        let min = |m: u64| kaizen_model::Timestamp::from_millis(m * 60_000);
+        let mut i: Insight = serde_json::from_value(serde_json::json!({
+            "id": id, "version": 1, "status": "open", "title": "t", "severity": "warning",
+            "services": [], "impacted": [], "origin": [], "suspect_changes": [],
+            "similar": [], "timeline": [], "opened_at": 0, "updated_at": 0,
+            "resolved_at": null
+        }))
+        .expect("an insight");
+        i.opened_at = min(opened_min);
+        i.updated_at = min(resolved_min.unwrap_or(opened_min));
+        if let Some(r) = resolved_min {
+            i.status = IncidentStatus::Resolved;
+            i.resolved_at = Some(min(r));
+        }
+        i
+    }
+
+    #[test]
+    fn commits_never_cut_into_an_incident() {
+        const M: u64 = 60_000;
+        let (horizon, hold) = (30 * M, 24 * 60 * M);
+        let mut s = Spans::default();
+        // Nothing known: the candidate stands.
+        assert_eq!(s.safe_before(40 * M, horizon, hold), 40 * M);
+        // An incident open since minute 60 holds commits at minute 30…
+        s.observe(&insight("b", 60, None));
+        assert_eq!(s.safe_before(70 * M, horizon, hold), 30 * M);
+        // …and one that resolved at minute 25 after opening at minute 2 does not move that
+        // (it lies wholly before minute 30); but a candidate inside its reach goes before it.
+        s.observe(&insight("a", 2, Some(25)));
+        assert_eq!(s.safe_before(70 * M, horizon, hold), 30 * M);
+        let mut early = Spans::default();
+        early.observe(&insight("a", 2, Some(25)));
+        assert_eq!(early.safe_before(20 * M, horizon, hold), 0);
+        // Once "b" resolves, commits move on past it; resolved incidents behind are forgotten.
+        s.observe(&insight("b", 60, Some(110)));
+        assert_eq!(s.safe_before(140 * M, horizon, hold), 140 * M);
+        assert!(s.by_id.is_empty());
+        // An incident open longer than the hold stops holding commits back.
+        s.observe(&insight("c", 200, None));
+        assert_eq!(s.safe_before(300 * M, horizon, 60 * M), 300 * M);
     }
 
     #[test]
