@@ -16,7 +16,7 @@ use crate::diagnostic::{suggest, Location, RuleError, SourceFile};
 use crate::expr::{like_regex, BinOp, Expr, Scalar};
 use crate::join::{JoinScope, SlotSource};
 use crate::schema::StreamName;
-use crate::syntax::parse_interval;
+use crate::syntax::interval_of;
 use crate::value::{Type, Value};
 
 /// Where an expression is being read.
@@ -54,7 +54,14 @@ pub struct Scope<'a> {
     pub(crate) windowed: bool,
     /// For join rules: both sides, whose columns resolve to pair slots.
     pub(crate) join: Option<JoinScope>,
+    /// How deep [`Scope::expr`] is: lowering recurses, and is stopped at [`MAX_DEPTH`].
+    depth: usize,
 }
+
+/// How deeply expressions may nest (AND / OR chains of any length count as one level). Lowering
+/// recurses once per level; this keeps it far from the end of a 2 MiB thread stack even in
+/// debug builds, so that no input can overflow it.
+pub(crate) const MAX_DEPTH: usize = 40;
 
 /// Where an AST node starts, or the scope's fallback where sqlparser has no span for it.
 pub(crate) fn at(node: &impl Spanned, fallback: Location) -> Location {
@@ -122,6 +129,7 @@ impl<'a> Scope<'a> {
             aliases: Vec::new(),
             windowed: false,
             join: None,
+            depth: 0,
         }
     }
 
@@ -150,6 +158,18 @@ impl<'a> Scope<'a> {
 
     /// Lowers an expression, returning it with its type.
     pub fn expr(&mut self, e: &ast::Expr, mode: Mode) -> Result<(Expr, Type), RuleError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.err(e, "expression nested too deeply").help(format!(
+                "rules nest at most {MAX_DEPTH} levels; split long arithmetic, or use IN (...)"
+            )));
+        }
+        self.depth += 1;
+        let lowered = self.lower(e, mode);
+        self.depth -= 1;
+        lowered
+    }
+
+    fn lower(&mut self, e: &ast::Expr, mode: Mode) -> Result<(Expr, Type), RuleError> {
         use ast::Expr as A;
         if mode == Mode::Group {
             let text = e.to_string();
@@ -211,8 +231,12 @@ impl<'a> Scope<'a> {
                 let (x, t) = self.expr(expr, mode)?;
                 self.want(expr, t, Type::Str, "LIKE")?;
                 let p = self.string_literal(pattern, "a LIKE pattern")?;
-                let re = like_regex(&p, matches!(e, A::ILike { .. }))
-                    .map_err(|err| self.err(&**pattern, format!("bad LIKE pattern: {err}")))?;
+                let re = like_regex(&p, matches!(e, A::ILike { .. })).map_err(|err| {
+                    self.err(
+                        &**pattern,
+                        format!("bad LIKE pattern: {}", regex_problem(&err)),
+                    )
+                })?;
                 (
                     Expr::Matches(Box::new(x), Box::new(re), *negated),
                     Type::Bool,
@@ -261,11 +285,28 @@ impl<'a> Scope<'a> {
                     Type::Bool,
                 )
             }
-            A::IsTrue(x) | A::IsFalse(x) => {
+            A::IsTrue(x) | A::IsFalse(x) | A::IsNotTrue(x) | A::IsNotFalse(x) => {
                 let (y, t) = self.expr(x, mode)?;
-                self.want(x, t, Type::Bool, "IS TRUE")?;
-                let lit = Expr::Lit(Value::Bool(matches!(e, A::IsTrue(_))));
-                (Expr::Bin(BinOp::Eq, Box::new(y), Box::new(lit)), Type::Bool)
+                let what = match e {
+                    A::IsTrue(_) => "IS TRUE",
+                    A::IsFalse(_) => "IS FALSE",
+                    A::IsNotTrue(_) => "IS NOT TRUE",
+                    _ => "IS NOT FALSE",
+                };
+                self.want(x, t, Type::Bool, what)?;
+                // Never NULL: `NULL IS TRUE` is false, `NULL IS NOT TRUE` true.
+                let lit = Expr::Lit(Value::Bool(matches!(e, A::IsTrue(_) | A::IsNotTrue(_))));
+                let is = Expr::Call(
+                    Scalar::Coalesce,
+                    vec![
+                        Expr::Bin(BinOp::Eq, Box::new(y), Box::new(lit)),
+                        Expr::Lit(Value::Bool(false)),
+                    ],
+                );
+                match e {
+                    A::IsNotTrue(_) | A::IsNotFalse(_) => (Expr::Not(Box::new(is)), Type::Bool),
+                    _ => (is, Type::Bool),
+                }
             }
             A::Case {
                 operand,
@@ -339,6 +380,37 @@ impl<'a> Scope<'a> {
                 };
                 (Expr::Call(f, vec![x]), Type::Num)
             }
+            // sqlparser gives SUBSTRING and TRIM their own nodes too.
+            A::Substring {
+                expr,
+                substring_from,
+                substring_for,
+                ..
+            } => {
+                let (x, t) = self.expr(expr, mode)?;
+                self.want(expr, t, Type::Str, "SUBSTR")?;
+                let mut args = vec![x];
+                let from = match substring_from {
+                    Some(f) => f,
+                    None => return Err(self.err(e, "write SUBSTR(text, start[, length])")),
+                };
+                for a in std::iter::once(from).chain(substring_for) {
+                    let (y, u) = self.expr(a, mode)?;
+                    self.want(a, u, Type::Num, "SUBSTR")?;
+                    args.push(y);
+                }
+                (Expr::Call(Scalar::Substr, args), Type::Str)
+            }
+            A::Trim {
+                expr,
+                trim_where: None,
+                trim_what: None,
+                trim_characters: None,
+            } => {
+                let (x, t) = self.expr(expr, mode)?;
+                self.want(expr, t, Type::Str, "TRIM")?;
+                (Expr::Call(Scalar::Trim, vec![x]), Type::Str)
+            }
             other => return Err(self
                 .err(other, format!("`{other}` is not supported in rules"))
                 .help(
@@ -385,24 +457,7 @@ impl<'a> Scope<'a> {
         mode: Mode,
     ) -> Result<(Expr, Type), RuleError> {
         if let Some(q) = qualifier {
-            if !self
-                .qualifiers
-                .iter()
-                .any(|x| x.eq_ignore_ascii_case(&q.value))
-            {
-                let known: Vec<&str> = self.qualifiers.iter().map(String::as_str).collect();
-                let mut err = RuleError::new(
-                    self.file,
-                    ident_at(q, self.fallback),
-                    format!("unknown table or pattern variable `{}`", q.value),
-                );
-                if let Some(s) = suggest(&q.value, known.iter().copied()) {
-                    err = err.help(format!("did you mean `{s}`?"));
-                } else if !known.is_empty() {
-                    err = err.help(format!("in scope: {}", known.join(", ")));
-                }
-                return Err(err);
-            }
+            self.check_qualifier(q)?;
         }
         let name = id.value.as_str();
         if mode == Mode::Group {
@@ -436,7 +491,12 @@ impl<'a> Scope<'a> {
         } else if let Some(join) = self.join.as_mut() {
             return join
                 .resolve(qualifier, name, SlotSource::Col)
-                .map_err(|m| RuleError::new(self.file, ident_at(id, self.fallback), m));
+                .map_err(|(m, help)| {
+                    with_help(
+                        RuleError::new(self.file, ident_at(id, self.fallback), m),
+                        help,
+                    )
+                });
         } else if let Some(c) = self.stream.column(name) {
             return Ok((Expr::Col(c), c.ty()));
         }
@@ -447,7 +507,11 @@ impl<'a> Scope<'a> {
             ident_at(id, self.fallback),
             format!("unknown column `{name}` in `{}`", self.stream.as_str()),
         );
-        if let Some(s) = suggest(name, candidates.iter().copied()) {
+        if id.quote_style == Some('"') {
+            err = err.help(format!(
+                "\"{name}\" is a quoted name; strings use single quotes: '{name}'"
+            ));
+        } else if let Some(s) = suggest(name, candidates.iter().copied()) {
             err = err.help(format!("did you mean `{s}`?"));
         } else {
             err = err.help(format!(
@@ -459,6 +523,29 @@ impl<'a> Scope<'a> {
         Err(err)
     }
 
+    /// `q` in `q.column` must be the stream, its alias, or a pattern variable.
+    fn check_qualifier(&self, q: &ast::Ident) -> Result<(), RuleError> {
+        if self
+            .qualifiers
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(&q.value))
+        {
+            return Ok(());
+        }
+        let known: Vec<&str> = self.qualifiers.iter().map(String::as_str).collect();
+        let mut err = RuleError::new(
+            self.file,
+            ident_at(q, self.fallback),
+            format!("unknown table or pattern variable `{}`", q.value),
+        );
+        if let Some(s) = suggest(&q.value, known.iter().copied()) {
+            err = err.help(format!("did you mean `{s}`?"));
+        } else if !known.is_empty() {
+            err = err.help(format!("in scope: {}", known.join(", ")));
+        }
+        Err(err)
+    }
+
     fn label(
         &mut self,
         e: &ast::Expr,
@@ -466,9 +553,16 @@ impl<'a> Scope<'a> {
         chain: &[AccessExpr],
         mode: Mode,
     ) -> Result<(Expr, Type), RuleError> {
-        let (map, qualifier) = match root {
-            ast::Expr::Identifier(id) => (id, None::<&ast::Ident>),
-            ast::Expr::CompoundIdentifier(ids) if ids.len() == 2 => (&ids[1], Some(&ids[0])),
+        // `labels['k']`, or `l.labels['k']`, which sqlparser reads as `l` then `.labels['k']`.
+        let (map, qualifier, chain) = match (root, chain) {
+            (
+                ast::Expr::Identifier(q),
+                [AccessExpr::Dot(ast::Expr::Identifier(map)), rest @ ..],
+            ) => (map, Some(q), rest),
+            (ast::Expr::Identifier(id), _) => (id, None::<&ast::Ident>, chain),
+            (ast::Expr::CompoundIdentifier(ids), _) if ids.len() == 2 => {
+                (&ids[1], Some(&ids[0]), chain)
+            }
             _ => {
                 return Err(self.err(
                     e,
@@ -476,6 +570,9 @@ impl<'a> Scope<'a> {
                 ))
             }
         };
+        if let Some(q) = qualifier {
+            self.check_qualifier(q)?;
+        }
         if self.join.is_some() && mode == Mode::Row {
             let [AccessExpr::Subscript(Subscript::Index { index })] = chain else {
                 return Err(self.err(e, "write labels['key'] with one quoted key"));
@@ -488,7 +585,7 @@ impl<'a> Scope<'a> {
                 .ok_or_else(|| RuleError::new(file, at, "internal: no join"))?;
             return join
                 .resolve(qualifier, &map.value, |c| SlotSource::Label(c, key.clone()))
-                .map_err(|m| RuleError::new(file, at, m));
+                .map_err(|(m, help)| with_help(RuleError::new(file, at, m), help));
         }
         let column = match self.stream.column(&map.value) {
             Some(c) if c.ty() == Type::Map => c,
@@ -549,11 +646,11 @@ impl<'a> Scope<'a> {
             _ => String::new(),
         };
         let unit = iv.leading_field.as_ref().map(|f| f.to_string());
-        parse_interval(&amount, unit.as_deref())
+        interval_of(&amount, unit.as_deref())
             .map(|d| d.as_millis() as u64)
-            .ok_or_else(|| {
-                self.err(node, format!("`{node}` is not an interval"))
-                    .help("write INTERVAL '5' MINUTE")
+            .map_err(|e| {
+                let (message, help) = e.describe(&node.to_string());
+                self.err(node, message).help(help)
             })
     }
 
@@ -562,9 +659,12 @@ impl<'a> Scope<'a> {
         match e {
             ast::Expr::Interval(iv) => self.interval(e, iv),
             ast::Expr::Value(v) => match &v.value {
-                ast::Value::SingleQuotedString(s) => parse_interval(s, None)
+                ast::Value::SingleQuotedString(s) => interval_of(s, None)
                     .map(|d| d.as_millis() as u64)
-                    .ok_or_else(|| self.err(e, format!("`{s}` is not an interval"))),
+                    .map_err(|err| {
+                        let (message, help) = err.describe(&e.to_string());
+                        self.err(e, message).help(help)
+                    }),
                 _ => Err(self
                     .err(e, format!("expected an interval, found `{e}`"))
                     .help("write INTERVAL '1' MINUTE")),
@@ -587,8 +687,8 @@ impl<'a> Scope<'a> {
         self.want(expr, t, Type::Str, "a regex match")?;
         let p = self.string_literal(pattern, "a regex")?;
         let p = if insensitive { format!("(?i){p}") } else { p };
-        let re =
-            regex::Regex::new(&p).map_err(|err| self.err(pattern, format!("bad regex: {err}")))?;
+        let re = regex::Regex::new(&p)
+            .map_err(|err| self.err(pattern, format!("bad regex: {}", regex_problem(&err))))?;
         Ok((
             Expr::Matches(Box::new(x), Box::new(re), negated),
             Type::Bool,
@@ -612,17 +712,39 @@ impl<'a> Scope<'a> {
             }
             _ => {}
         }
+        if matches!(op, B::And | B::Or) {
+            // A chain `a AND b AND c ...` (left-deep in the AST) is lowered term by term and
+            // rebuilt balanced: no recursion per term, here or when it is evaluated.
+            let mut terms = vec![right];
+            let mut rest = left;
+            while let ast::Expr::BinaryOp {
+                left: l,
+                op: o,
+                right: r,
+            } = rest
+            {
+                if o != op {
+                    break;
+                }
+                terms.push(r);
+                rest = l;
+            }
+            terms.push(rest);
+            terms.reverse();
+            let mut lowered = Vec::with_capacity(terms.len());
+            for term in terms {
+                let (x, t) = self.expr(term, mode)?;
+                self.want(term, t, Type::Bool, &op.to_string())?;
+                lowered.push(x);
+            }
+            let bop = if *op == B::And { BinOp::And } else { BinOp::Or };
+            let chain = Expr::balanced(bop, lowered)
+                .ok_or_else(|| self.err(e, "internal: empty AND / OR"))?;
+            return Ok((chain, Type::Bool));
+        }
         let (a, ta) = self.expr(left, mode)?;
         let (b, tb) = self.expr(right, mode)?;
         let (bop, ty) = match op {
-            B::And | B::Or => {
-                self.want(left, ta, Type::Bool, &op.to_string())?;
-                self.want(right, tb, Type::Bool, &op.to_string())?;
-                (
-                    if *op == B::And { BinOp::And } else { BinOp::Or },
-                    Type::Bool,
-                )
-            }
             B::Eq | B::NotEq | B::Lt | B::LtEq | B::Gt | B::GtEq => {
                 self.comparable(e, ta, tb)?;
                 let bop = match op {
@@ -672,6 +794,12 @@ impl<'a> Scope<'a> {
     ) -> Result<(Expr, Type), RuleError> {
         let name = f.name.to_string().to_ascii_lowercase();
         let (args, distinct) = match &f.args {
+            FunctionArguments::List(list) if !list.clauses.is_empty() => {
+                return Err(self.err(
+                    e,
+                    format!("`{name}`: clauses inside the arguments are not supported"),
+                ))
+            }
             FunctionArguments::List(list) => (
                 list.args.as_slice(),
                 matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct)),
@@ -694,6 +822,37 @@ impl<'a> Scope<'a> {
                 e,
                 format!("`{name}`: only plain positional arguments are supported"),
             ));
+        }
+        if f.over.is_some() {
+            return Err(self
+                .err(e, format!("`{name}` OVER (...) is not supported in rules"))
+                .help("aggregate in windows: GROUP BY ..., TUMBLE(ts, INTERVAL '1' MINUTE)"));
+        }
+        if f.filter.is_some()
+            || !f.within_group.is_empty()
+            || f.null_treatment.is_some()
+            || !matches!(f.parameters, FunctionArguments::None)
+        {
+            return Err(self.err(
+                e,
+                format!(
+                    "`{name}`: FILTER, WITHIN GROUP, IGNORE NULLS and parameters are not supported"
+                ),
+            ));
+        }
+        if distinct && (name != "count" || star) {
+            return Err(self
+                .err(e, format!("`{name}(DISTINCT ...)` is not supported"))
+                .help("DISTINCT is for count(DISTINCT column)"));
+        }
+        if star && AggFn::parse(&name, true, false).is_none() {
+            let mut err = self.err(e, format!("`{name}` does not take `*`"));
+            if AggFn::parse(&name, false, false).is_some() {
+                err = err.help(format!(
+                    "write {name}(column); only count(*) and rate(*) count rows"
+                ));
+            }
+            return Err(err);
         }
         if matches!(name.as_str(), "tumble" | "hop" | "session") {
             return Err(self.err(
@@ -723,10 +882,36 @@ impl<'a> Scope<'a> {
                     ));
             }
             let text = e.to_string();
-            let arg = match (star, plain.first()) {
-                (true, _) => None,
-                (false, Some(x)) => Some(self.expr(x, Mode::Row)?.0),
-                (false, None) => return Err(self.err(e, format!("`{name}` needs an argument"))),
+            let quantile = matches!(name.as_str(), "percentile" | "quantile");
+            let most = if quantile { 2 } else { 1 };
+            if !star && (plain.is_empty() || plain.len() > most) {
+                return Err(self
+                    .err(
+                        e,
+                        format!("`{name}` takes {}", arguments(most, most, plain.len())),
+                    )
+                    .help(if quantile {
+                        "write percentile(duration_ms, 0.99)"
+                    } else {
+                        "aggregates take one column, e.g. max(value)"
+                    }));
+            }
+            let arg = match plain.first() {
+                Some(x) if !star => {
+                    let (arg, t) = self.expr(x, Mode::Row)?;
+                    if matches!(
+                        agg,
+                        AggFn::Sum
+                            | AggFn::Avg
+                            | AggFn::Stddev
+                            | AggFn::Percentile(_)
+                            | AggFn::Rate
+                    ) {
+                        self.want(x, t, Type::Num, &format!("`{name}`"))?;
+                    }
+                    Some(arg)
+                }
+                _ => None,
             };
             if let AggFn::Percentile(_) = agg {
                 if name == "percentile" || name == "quantile" {
@@ -742,7 +927,7 @@ impl<'a> Scope<'a> {
                         Some(q) if q > 0.0 && q <= 1.0 => agg = AggFn::Percentile(q),
                         _ => {
                             return Err(self
-                                .err(e, format!("`{name}` needs a quantile"))
+                                .err(e, format!("`{name}` needs a quantile between 0 and 1"))
                                 .help("write percentile(duration_ms, 0.99) or p99(duration_ms)"))
                         }
                     }
@@ -766,8 +951,16 @@ impl<'a> Scope<'a> {
             return Ok((Expr::Agg(i), ty));
         }
         if name == "regexp_like" || name == "regexp_extract" {
-            let (Some(subject), Some(pattern)) = (plain.first(), plain.get(1)) else {
-                return Err(self.err(e, format!("`{name}` needs (text, 'regex')")));
+            let most = if name == "regexp_like" { 2 } else { 3 };
+            let (Some(subject), Some(pattern), true) =
+                (plain.first(), plain.get(1), plain.len() <= most)
+            else {
+                return Err(self
+                    .err(
+                        e,
+                        format!("`{name}` takes {}", arguments(2, most, plain.len())),
+                    )
+                    .help(format!("write {name}(text, 'regex')")));
             };
             let (m, _) = self.regex_match(subject, pattern, false, false, mode)?;
             if name == "regexp_like" {
@@ -801,6 +994,13 @@ impl<'a> Scope<'a> {
             }
             return Err(err);
         };
+        let (least, most) = scalar_arity(*scalar);
+        if plain.len() < least || plain.len() > most {
+            return Err(self.err(
+                e,
+                format!("`{name}` takes {}", arguments(least, most, plain.len())),
+            ));
+        }
         let mut lowered = Vec::with_capacity(plain.len());
         let mut first = Type::Any;
         for (i, a) in plain.iter().enumerate() {
@@ -832,6 +1032,58 @@ impl<'a> Scope<'a> {
             _ => Type::Str,
         };
         Ok((Expr::Call(*scalar, lowered), ty))
+    }
+}
+
+/// The regex crate's error in one line: its syntax errors draw the pattern with a caret over
+/// several lines, and end with `error: what`.
+fn regex_problem(err: &regex::Error) -> String {
+    let text = err.to_string();
+    let last = text.lines().last().unwrap_or_default().trim();
+    last.strip_prefix("error: ").unwrap_or(last).to_string()
+}
+
+/// How many arguments a scalar function takes: (fewest, most).
+fn scalar_arity(f: Scalar) -> (usize, usize) {
+    use Scalar as S;
+    match f {
+        S::Concat | S::Coalesce | S::Greatest | S::Least => (1, usize::MAX),
+        S::Substr | S::RegexpExtract => (2, 3),
+        S::Round => (1, 2),
+        S::Replace | S::SplitPart => (3, 3),
+        S::StartsWith
+        | S::EndsWith
+        | S::Contains
+        | S::NullIf
+        | S::Power
+        | S::DependsOn
+        | S::UpstreamOf
+        | S::DownstreamOf
+        | S::Hops => (2, 2),
+        _ => (1, 1),
+    }
+}
+
+/// `1 argument, got 3`, `2 or 3 arguments, got 1`, `at least 1 argument, got 0`.
+fn arguments(least: usize, most: usize, got: usize) -> String {
+    let plural = |n: usize| if n == 1 { "argument" } else { "arguments" };
+    let want = if least == most {
+        format!("{least} {}", plural(least))
+    } else if most == usize::MAX {
+        format!("at least {least} {}", plural(least))
+    } else if most == least + 1 {
+        format!("{least} or {most} arguments")
+    } else {
+        format!("{least} to {most} arguments")
+    };
+    format!("{want}, got {got}")
+}
+
+/// Adds a help line when there is one.
+fn with_help(e: RuleError, help: Option<String>) -> RuleError {
+    match help {
+        Some(h) => e.help(h),
+        None => e,
     }
 }
 

@@ -37,11 +37,17 @@ pub struct SourceFile {
 }
 
 impl SourceFile {
-    /// A source file.
+    /// A source file. A leading byte-order mark is dropped: editors do not count it as a
+    /// column, and it is not part of the first statement.
     pub fn new(path: impl Into<PathBuf>, text: impl Into<Arc<str>>) -> SourceFile {
+        let text: Arc<str> = text.into();
+        let text = match text.strip_prefix('\u{feff}') {
+            Some(rest) => Arc::from(rest),
+            None => text,
+        };
         SourceFile {
             path: path.into(),
-            text: text.into(),
+            text,
         }
     }
 

@@ -282,11 +282,26 @@ impl Expr {
         }
     }
 
-    /// Joins terms with AND (`true` when there are none).
+    /// Joins terms with AND (`None` when there are none).
     pub fn conjunction(terms: Vec<Expr>) -> Option<Expr> {
-        terms
-            .into_iter()
-            .reduce(|a, b| Expr::Bin(BinOp::And, Box::new(a), Box::new(b)))
+        Expr::balanced(BinOp::And, terms)
+    }
+
+    /// Joins terms with `op` (AND or OR, which associate) into a balanced tree, so that a
+    /// long chain is only log₂(n) deep when it is evaluated; `None` when there are none.
+    pub fn balanced(op: BinOp, mut terms: Vec<Expr>) -> Option<Expr> {
+        while terms.len() > 1 {
+            let mut pairs = Vec::with_capacity(terms.len().div_ceil(2));
+            let mut it = terms.into_iter();
+            while let Some(a) = it.next() {
+                pairs.push(match it.next() {
+                    Some(b) => Expr::Bin(op, Box::new(a), Box::new(b)),
+                    None => a,
+                });
+            }
+            terms = pairs;
+        }
+        terms.pop()
     }
 }
 

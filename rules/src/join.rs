@@ -16,6 +16,7 @@ use crate::check::{at, Mode, Scope};
 use crate::diagnostic::{suggest, RuleError};
 use crate::expr::{BinOp, Expr};
 use crate::schema::{Column, StreamName};
+use crate::syntax::MAX_INTERVAL;
 use crate::value::{Type, Value};
 
 /// Rows kept per side and key; the oldest go first beyond it.
@@ -62,19 +63,20 @@ pub struct JoinScope {
 }
 
 impl JoinScope {
-    /// Resolves `[qualifier.]name` to `Expr::Slot`, allocating the slot.
+    /// Resolves `[qualifier.]name` to `Expr::Slot`, allocating the slot; an error is a message
+    /// and perhaps a suggestion.
     pub(crate) fn resolve(
         &mut self,
         qualifier: Option<&ast::Ident>,
         name: &str,
         source: impl Fn(Column) -> SlotSource,
-    ) -> Result<(Expr, Type), String> {
+    ) -> Result<(Expr, Type), (String, Option<String>)> {
         let side = match qualifier {
             Some(q) => self
                 .sides
                 .iter()
                 .position(|s| s.names.iter().any(|n| n.eq_ignore_ascii_case(&q.value)))
-                .ok_or_else(|| format!("unknown table `{}`", q.value))?,
+                .ok_or_else(|| (format!("unknown table `{}`", q.value), None))?,
             None => {
                 let has: Vec<usize> = (0..2)
                     .filter(|&i| self.sides[i].stream.column(name).is_some())
@@ -82,11 +84,17 @@ impl JoinScope {
                 match has.as_slice() {
                     [one] => *one,
                     [_, _] => {
-                        return Err(format!(
-                            "`{name}` is ambiguous in a join: write {}.{name} or {}.{name}",
-                            self.sides[0].names.last().map_or("left", String::as_str),
-                            self.sides[1].names.last().map_or("right", String::as_str)
-                        ))
+                        let side = |i: usize| {
+                            self.sides[i]
+                                .names
+                                .last()
+                                .map_or("left", String::as_str)
+                                .to_string()
+                        };
+                        return Err((
+                            format!("`{name}` is ambiguous in a join"),
+                            Some(format!("write {}.{name} or {}.{name}", side(0), side(1))),
+                        ));
                     }
                     _ => return Err(self.unknown(0, name)),
                 }
@@ -97,6 +105,15 @@ impl JoinScope {
             .column(name)
             .ok_or_else(|| self.unknown(side, name))?;
         let src = source(column);
+        if matches!(src, SlotSource::Label(..)) && column.ty() != Type::Map {
+            return Err((
+                format!(
+                    "`{name}` is not a label map of `{}`",
+                    self.sides[side].stream.as_str()
+                ),
+                Some("index labels['key'] (and annotations['key'] on alerts)".into()),
+            ));
+        }
         let ty = match src {
             SlotSource::Col(c) => c.ty(),
             SlotSource::Label(..) => Type::Str,
@@ -112,16 +129,17 @@ impl JoinScope {
         Ok((Expr::Slot(side as u8, i as u16), ty))
     }
 
-    fn unknown(&self, side: usize, name: &str) -> String {
+    fn unknown(&self, side: usize, name: &str) -> (String, Option<String>) {
         let s = &self.sides[side];
         let cols: Vec<&str> = s.stream.columns().iter().map(|c| c.as_str()).collect();
-        match suggest(name, cols.iter().copied()) {
-            Some(x) => format!(
-                "unknown column `{name}` in `{}` (did you mean `{x}`?)",
-                s.stream.as_str()
-            ),
-            None => format!("unknown column `{name}` in `{}`", s.stream.as_str()),
-        }
+        let help = match suggest(name, cols.iter().copied()) {
+            Some(x) => format!("did you mean `{x}`?"),
+            None => format!("`{}` has: {}", s.stream.as_str(), cols.join(", ")),
+        };
+        (
+            format!("unknown column `{name}` in `{}`", s.stream.as_str()),
+            Some(help),
+        )
     }
 }
 
@@ -150,6 +168,13 @@ fn table(scope: &Scope<'_>, t: &TableFactor) -> Result<(StreamName, Vec<String>)
     let TableFactor::Table { name, alias, .. } = t else {
         return Err(scope.err(t, "a join reads streams by name"));
     };
+    if let Some(loc) = crate::plan::table_extras(t) {
+        return Err(RuleError::new(
+            scope.file,
+            loc.unwrap_or(scope.fallback),
+            "a stream takes no arguments, hints, column aliases or TABLESAMPLE",
+        ));
+    }
     let text = name.to_string();
     let stream = StreamName::parse(&text).ok_or_else(|| {
         let e = RuleError::new(
@@ -169,18 +194,22 @@ fn table(scope: &Scope<'_>, t: &TableFactor) -> Result<(StreamName, Vec<String>)
     Ok((stream, names))
 }
 
-fn ast_conjuncts(e: &ast::Expr, out: &mut Vec<ast::Expr>) {
-    match e {
-        ast::Expr::BinaryOp {
-            left,
-            op: BinaryOperator::And,
-            right,
-        } => {
-            ast_conjuncts(left, out);
-            ast_conjuncts(right, out);
+/// The terms of `a AND b AND ...`, in order (without recursion: chains can be long).
+fn ast_conjuncts<'e>(e: &'e ast::Expr, out: &mut Vec<&'e ast::Expr>) {
+    let mut stack = vec![e];
+    while let Some(e) = stack.pop() {
+        match e {
+            ast::Expr::BinaryOp {
+                left,
+                op: BinaryOperator::And,
+                right,
+            } => {
+                stack.push(right);
+                stack.push(left);
+            }
+            ast::Expr::Nested(inner) => stack.push(inner),
+            other => out.push(other),
         }
-        ast::Expr::Nested(inner) => ast_conjuncts(inner, out),
-        other => out.push(other.clone()),
     }
 }
 
@@ -270,8 +299,12 @@ pub fn compile(
     from: &ast::TableWithJoins,
     where_: Option<&ast::Expr>,
 ) -> Result<JoinPlan, RuleError> {
-    let [join] = from.joins.as_slice() else {
-        return Err(scope.err(&from.relation, "a rule joins at most two streams"));
+    let join = match from.joins.as_slice() {
+        [join] => join,
+        [_, third, ..] => {
+            return Err(scope.err(&third.relation, "a rule joins at most two streams"));
+        }
+        [] => return Err(scope.err(&from.relation, "internal: no join")),
     };
     let on = match &join.join_operator {
         JoinOperator::Join(JoinConstraint::On(e)) | JoinOperator::Inner(JoinConstraint::On(e)) => e,
@@ -283,6 +316,17 @@ pub fn compile(
     };
     let (left, left_names) = table(scope, &from.relation)?;
     let (right, right_names) = table(scope, &join.relation)?;
+    // Each side needs a name of its own (`logs a JOIN logs b`), or `a.ts` would be a guess.
+    if let (Some(l), Some(r)) = (left_names.last(), right_names.last()) {
+        if l.eq_ignore_ascii_case(r) {
+            return Err(scope
+                .err(
+                    &join.relation,
+                    format!("both sides of the join are called `{r}`"),
+                )
+                .help("give them different aliases, e.g. FROM logs a JOIN logs b"));
+        }
+    }
     scope.qualifiers = left_names.iter().chain(&right_names).cloned().collect();
     scope.join = Some(JoinScope {
         sides: [
@@ -308,7 +352,7 @@ pub fn compile(
     let mut key_names = Vec::new();
     let mut one_sided: [Vec<Expr>; 2] = Default::default();
     let mut residual = Vec::new();
-    for t in &terms {
+    for &t in &terms {
         let x = scope.condition(t, Mode::Row, "ON")?;
         let js = scope
             .join
@@ -330,6 +374,12 @@ pub fn compile(
                             t,
                             "the time bound is empty: its low end is above its high end",
                         ));
+                    }
+                    let widest = MAX_INTERVAL.as_millis() as i64;
+                    if lower < -widest || upper > widest {
+                        return Err(scope
+                            .err(t, "the time bound is too wide")
+                            .help("a join's rows are at most 365 days apart"));
                     }
                     bound = Some(match bound {
                         Some((a, b)) => (a.max(lower), b.min(upper)),
@@ -370,6 +420,12 @@ pub fn compile(
             )
             .help("add e.g. AND l.ts BETWEEN a.ts - INTERVAL '5' MINUTE AND a.ts"));
     };
+    if lower > upper {
+        return Err(scope.err(
+            on,
+            "the join's time bounds do not overlap: no rows can pair",
+        ));
+    }
     let js = scope
         .join
         .as_ref()

@@ -36,5 +36,5 @@ pub use graph::Dependencies;
 pub use plan::{compile, Rule, Shape, Window};
 pub use ruleset::{collect_sql, LiveRules, ReloadReport, RuleSet};
 pub use schema::{Column, Row, StreamName, TemplateRef};
-pub use syntax::{parse_file, parse_interval, Emit, RuleStatement};
+pub use syntax::{parse_file, parse_interval, Emit, RuleStatement, MAX_INTERVAL};
 pub use value::{Type, Value};

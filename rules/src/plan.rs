@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use sqlparser::ast::{self, GroupByExpr, SelectItem, SetExpr, TableFactor};
+use sqlparser::ast::{self, GroupByExpr, SelectItem, SetExpr, Spanned, TableFactor};
+use sqlparser::tokenizer::Span;
 
 use kaizen_model::{Severity, StableHasher};
 
@@ -163,28 +164,63 @@ pub fn compile(file: &SourceFile, st: &RuleStatement) -> Result<Rule, RuleError>
             }
         },
     };
-    if st.query.with.is_some() || st.query.order_by.is_some() || st.query.limit_clause.is_some() {
-        return Err(RuleError::new(
-            file,
-            st.query_at,
-            "WITH, ORDER BY and LIMIT are not supported in rules",
-        )
-        .help("a rule is one SELECT over a stream"));
-    }
-    let SetExpr::Select(select) = &*st.query.body else {
-        return Err(RuleError::new(
-            file,
-            st.query_at,
-            "a rule's query must be a single SELECT",
-        ));
+    let q = &st.query;
+    let clause = match (&q.with, &q.order_by, &q.limit_clause, &q.fetch) {
+        (Some(w), ..) => Some(("WITH", at(w, st.query_at))),
+        (_, Some(o), ..) => Some(("ORDER BY", at(o, st.query_at))),
+        (_, _, Some(l), _) => Some(("LIMIT", at(l, st.query_at))),
+        (.., Some(f)) => Some(("FETCH", at(f, st.query_at))),
+        _ => None,
     };
-    let [from] = select.from.as_slice() else {
+    if let Some((clause, loc)) = clause {
+        return Err(
+            RuleError::new(file, loc, format!("{clause} is not supported in rules"))
+                .help("a rule is one SELECT over a stream, which it reads in event-time order"),
+        );
+    }
+    let select = match &*q.body {
+        SetExpr::Select(select) => select,
+        SetExpr::SetOperation { op, right, .. } => {
+            return Err(RuleError::new(
+                file,
+                at(&**right, st.query_at),
+                format!("{op} is not supported: a rule's query is a single SELECT"),
+            )
+            .help("write one rule per SELECT"))
+        }
+        _ => {
+            return Err(RuleError::new(
+                file,
+                st.query_at,
+                "a rule's query must be a single SELECT",
+            ))
+        }
+    };
+    if let Some((what, loc)) = unsupported_part(select, st.query_at) {
         return Err(RuleError::new(
             file,
-            st.query_at,
-            "a rule reads exactly one stream: SELECT ... FROM <stream>",
-        )
-        .help(format!("streams: {}", stream_names())));
+            loc,
+            format!("{what} is not supported in rules"),
+        ));
+    }
+    let from = match select.from.as_slice() {
+        [from] => from,
+        [_, second, ..] => {
+            return Err(RuleError::new(
+                file,
+                at(&second.relation, st.query_at),
+                "a rule reads one stream, or joins two with JOIN ... ON",
+            )
+            .help("write FROM alerts a JOIN logs l ON l.service = a.service AND l.ts BETWEEN a.ts - INTERVAL '5' MINUTE AND a.ts"))
+        }
+        [] => {
+            return Err(RuleError::new(
+                file,
+                st.query_at,
+                "a rule reads exactly one stream: SELECT ... FROM <stream>",
+            )
+            .help(format!("streams: {}", stream_names())))
+        }
     };
     let mut id = StableHasher::new();
     id.write_str(&st.name);
@@ -212,6 +248,17 @@ pub fn compile(file: &SourceFile, st: &RuleStatement) -> Result<Rule, RuleError>
         source: format!("{}:{}", file.path.display(), st.at.line),
         groups_by_service: false,
     };
+    let table = match &from.relation {
+        TableFactor::MatchRecognize { table, .. } => &**table,
+        other => other,
+    };
+    if let Some(loc) = table_extras(table) {
+        return Err(RuleError::new(
+            file,
+            loc.unwrap_or(st.query_at),
+            "a stream takes no arguments, hints, column aliases or TABLESAMPLE",
+        ));
+    }
     let (name, alias, recognize) = match &from.relation {
         TableFactor::Table { name, alias, .. } => (name, alias, None),
         TableFactor::MatchRecognize { table, .. } => match &**table {
@@ -247,11 +294,17 @@ pub fn compile(file: &SourceFile, st: &RuleStatement) -> Result<Rule, RuleError>
     if let Some(a) = alias {
         scope.qualifiers.push(a.name.value.clone());
     }
+    if let (Some((_, loc)), None) = (st.within, recognize) {
+        return Err(
+            RuleError::new(file, loc, "WITHIN only applies to MATCH_RECOGNIZE")
+                .help("a join's rows are bounded with BETWEEN in ON; FOR makes a condition hold for a while"),
+        );
+    }
     if !from.joins.is_empty() {
         if recognize.is_some() {
             return Err(RuleError::new(
                 file,
-                st.query_at,
+                at(&from.joins[0].relation, st.query_at),
                 "MATCH_RECOGNIZE cannot be joined",
             ));
         }
@@ -276,11 +329,17 @@ pub fn compile(file: &SourceFile, st: &RuleStatement) -> Result<Rule, RuleError>
         if select.having.is_some()
             || !matches!(&select.group_by, GroupByExpr::Expressions(g, _) if g.is_empty())
         {
+            let loc = match (&select.group_by, &select.having) {
+                (GroupByExpr::Expressions(g, _), _) if !g.is_empty() => at(&g[0], st.query_at),
+                (_, Some(h)) => at(h, st.query_at),
+                _ => st.query_at,
+            };
             return Err(RuleError::new(
                 file,
-                st.query_at,
+                loc,
                 "GROUP BY and HAVING do not apply to MATCH_RECOGNIZE",
-            ));
+            )
+            .help("a sequence is keyed by PARTITION BY; name its results in MEASURES"));
         }
         // A sequence sees every row of the stream that passes WHERE; the value terms are not
         // split off as they are for filter rules.
@@ -302,6 +361,13 @@ pub fn compile(file: &SourceFile, st: &RuleStatement) -> Result<Rule, RuleError>
     // GROUP BY: a window and keys.
     let mut window = None;
     let group_exprs: &[ast::Expr] = match &select.group_by {
+        GroupByExpr::Expressions(g, modifiers) if !modifiers.is_empty() => {
+            return Err(RuleError::new(
+                file,
+                g.first().map_or(st.query_at, |e| at(e, st.query_at)),
+                "GROUP BY modifiers (ROLLUP, CUBE, TOTALS) are not supported",
+            ))
+        }
         GroupByExpr::Expressions(g, _) => g,
         GroupByExpr::All(_) => {
             return Err(
@@ -333,6 +399,11 @@ pub fn compile(file: &SourceFile, st: &RuleStatement) -> Result<Rule, RuleError>
             scope.keys.push((text, Expr::Group(i), Type::Str));
             continue;
         }
+        if let ast::Expr::Value(_) = g {
+            return Err(scope
+                .err_at(g, "GROUP BY takes columns, not constants or column numbers")
+                .help("name the column: GROUP BY service"));
+        }
         let (x, t) = scope.expr(g, Mode::Row)?;
         if t == Type::Map {
             return Err(scope.err_at(g, "group by one label: labels['key']"));
@@ -343,11 +414,18 @@ pub fn compile(file: &SourceFile, st: &RuleStatement) -> Result<Rule, RuleError>
         rule.keys.push((output_name(g), x));
     }
     scope.windowed = window.is_some();
-    let aggregating =
-        window.is_some() || select.having.is_some() || projection_has_aggregate(&select.projection);
+    let first_aggregate = first_aggregate(&select.projection);
+    let aggregating = window.is_some() || select.having.is_some() || first_aggregate.is_some();
+    let mut selected = Selected::default();
     if aggregating {
         let Some(window) = window else {
-            return Err(RuleError::new(file, st.query_at, "an aggregating rule needs a window in GROUP BY")
+            let loc = group_exprs
+                .first()
+                .map(|g| at(g, st.query_at))
+                .or(first_aggregate.flatten())
+                .or(select.having.as_ref().map(|h| at(h, st.query_at)))
+                .unwrap_or(st.query_at);
+            return Err(RuleError::new(file, loc, "an aggregating rule needs a window in GROUP BY")
                 .help("add TUMBLE(ts, INTERVAL '1' MINUTE), HOP(ts, slide, size) or SESSION(ts, gap) to GROUP BY"));
         };
         let mut outputs = Vec::new();
@@ -358,13 +436,14 @@ pub fn compile(file: &SourceFile, st: &RuleStatement) -> Result<Rule, RuleError>
                     SelectItem::ExprWithAlias { expr, alias } => (alias.value.clone(), expr),
                     _ => return Err(RuleError::new(
                         file,
-                        st.query_at,
+                        at(item, st.query_at),
                         "SELECT * does not apply to an aggregating rule",
                     )
                     .help(
                         "select the keys and aggregates, e.g. SELECT service, count(*) AS errors",
                     )),
                 };
+            selected.add(file, &name, at(item, st.query_at))?;
             let (x, t) = scope.expr(e, Mode::Group)?;
             match x {
                 // A selected key is named by its alias (`COALESCE(labels['team'], '-') AS team`).
@@ -390,27 +469,25 @@ pub fn compile(file: &SourceFile, st: &RuleStatement) -> Result<Rule, RuleError>
     } else {
         let mut outputs = Vec::new();
         for item in &select.projection {
+            let loc = at(item, st.query_at);
             match item {
                 SelectItem::UnnamedExpr(e) => {
+                    selected.add(file, &output_name(e), loc)?;
                     outputs.push((output_name(e), scope.expr(e, Mode::Row)?.0))
                 }
                 SelectItem::ExprWithAlias { expr, alias } => {
+                    selected.add(file, &alias.value, loc)?;
                     outputs.push((alias.value.clone(), scope.expr(expr, Mode::Row)?.0))
                 }
                 SelectItem::ExprWithAliases { .. } => {
-                    return Err(RuleError::new(
-                        file,
-                        st.query_at,
-                        "one alias per SELECT item",
-                    ))
+                    return Err(RuleError::new(file, loc, "one alias per SELECT item"))
                 }
-                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => outputs.extend(
-                    rule.stream
-                        .columns()
-                        .iter()
-                        .filter(|c| c.ty() != Type::Map)
-                        .map(|c| (c.as_str().to_string(), Expr::Col(*c))),
-                ),
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
+                    for c in rule.stream.columns().iter().filter(|c| c.ty() != Type::Map) {
+                        selected.add(file, c.as_str(), loc)?;
+                        outputs.push((c.as_str().to_string(), Expr::Col(*c)));
+                    }
+                }
             }
         }
         if rule.keys.is_empty() && rule.join.is_none() {
@@ -495,8 +572,12 @@ fn finish(
                     *loc,
                     format!("`{{{{{var}}}}}` in {key} is not a column of the rule's result"),
                 );
-                let mut candidates: Vec<&str> = names.iter().map(String::as_str).collect();
-                candidates.extend(Template::BUILTINS);
+                let mut candidates: Vec<&str> = Vec::new();
+                for n in names.iter().map(String::as_str).chain(Template::BUILTINS) {
+                    if !candidates.contains(&n) {
+                        candidates.push(n);
+                    }
+                }
                 e = e.help(match suggest(var, candidates.iter().copied()) {
                     Some(s) => format!("did you mean `{{{{{s}}}}}`?"),
                     None => format!("the result has: {}", candidates.join(", ")),
@@ -516,12 +597,148 @@ fn check_projection_is_star(
 ) -> Result<(), RuleError> {
     match select.projection.as_slice() {
         [SelectItem::Wildcard(_)] => Ok(()),
-        _ => Err(RuleError::new(
+        items => Err(RuleError::new(
             file,
-            st.query_at,
+            items.first().map_or(st.query_at, |i| at(i, st.query_at)),
             "a MATCH_RECOGNIZE rule selects `*`; name its outputs in MEASURES",
         )),
     }
+}
+
+/// The names a SELECT list gives its results: each once, or templates and fixtures would have
+/// to guess which one `{{name}}` means.
+#[derive(Default)]
+struct Selected(Vec<String>);
+
+impl Selected {
+    fn add(&mut self, file: &SourceFile, name: &str, loc: Location) -> Result<(), RuleError> {
+        if self.0.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            return Err(
+                RuleError::new(file, loc, format!("`{name}` is selected twice"))
+                    .help("give one of them another name with AS"),
+            );
+        }
+        self.0.push(name.to_string());
+        Ok(())
+    }
+}
+
+/// Where a SELECT uses a feature of another SQL dialect that rules do not support.
+fn unsupported_part(select: &ast::Select, fallback: Location) -> Option<(&'static str, Location)> {
+    let loc = |s: Span| {
+        if s.start.line == 0 {
+            fallback
+        } else {
+            s.start.into()
+        }
+    };
+    let select_at = loc(select.select_token.0.span);
+    let exprs = |v: &[ast::Expr]| v.first().map_or(select_at, |e| at(e, select_at));
+    let parts = [
+        (select.distinct.is_some(), "SELECT DISTINCT", select_at),
+        (select.top.is_some(), "SELECT TOP", select_at),
+        (
+            select.into.is_some(),
+            "SELECT INTO",
+            select.into.as_ref().map_or(select_at, |i| loc(i.span())),
+        ),
+        (select.exclude.is_some(), "SELECT * EXCLUDE", select_at),
+        (
+            !select.lateral_views.is_empty(),
+            "LATERAL VIEW",
+            select
+                .lateral_views
+                .first()
+                .map_or(select_at, |v| loc(v.span())),
+        ),
+        (
+            select.prewhere.is_some(),
+            "PREWHERE",
+            select
+                .prewhere
+                .as_ref()
+                .map_or(select_at, |e| at(e, select_at)),
+        ),
+        (
+            !select.connect_by.is_empty(),
+            "CONNECT BY",
+            select
+                .connect_by
+                .first()
+                .map_or(select_at, |c| loc(c.span())),
+        ),
+        (
+            !select.cluster_by.is_empty(),
+            "CLUSTER BY",
+            exprs(&select.cluster_by),
+        ),
+        (
+            !select.distribute_by.is_empty(),
+            "DISTRIBUTE BY",
+            exprs(&select.distribute_by),
+        ),
+        (
+            !select.sort_by.is_empty(),
+            "SORT BY",
+            select.sort_by.first().map_or(select_at, |o| loc(o.span())),
+        ),
+        (
+            !select.named_window.is_empty(),
+            "WINDOW",
+            select
+                .named_window
+                .first()
+                .map_or(select_at, |w| loc(w.span())),
+        ),
+        (
+            select.qualify.is_some(),
+            "QUALIFY",
+            select
+                .qualify
+                .as_ref()
+                .map_or(select_at, |e| at(e, select_at)),
+        ),
+        (
+            select.value_table_mode.is_some(),
+            "SELECT AS VALUE",
+            select_at,
+        ),
+    ];
+    parts
+        .into_iter()
+        .find(|(present, _, _)| *present)
+        .map(|(_, what, at)| (what, at))
+}
+
+/// Where a table reference carries more than a name and an alias (`logs('x')`, `logs
+/// TABLESAMPLE (10 PERCENT)`, `logs AS l(a, b)`): `Some(where, if known)`.
+pub(crate) fn table_extras(t: &TableFactor) -> Option<Option<Location>> {
+    let TableFactor::Table {
+        name,
+        alias,
+        args,
+        with_hints,
+        version,
+        with_ordinality,
+        partitions,
+        json_path,
+        sample,
+        index_hints,
+    } = t
+    else {
+        return None;
+    };
+    let extra = args.is_some()
+        || !with_hints.is_empty()
+        || version.is_some()
+        || *with_ordinality
+        || !partitions.is_empty()
+        || json_path.is_some()
+        || sample.is_some()
+        || !index_hints.is_empty()
+        || alias.as_ref().is_some_and(|a| !a.columns.is_empty());
+    let s = name.span().start;
+    extra.then_some((s.line != 0).then(|| s.into()))
 }
 
 fn stream_names() -> String {
@@ -552,23 +769,35 @@ fn output_name(e: &ast::Expr) -> String {
     }
 }
 
-fn projection_has_aggregate(items: &[SelectItem]) -> bool {
-    let mut found = false;
+/// The first aggregate call of a SELECT list (`Some(where, if known)`); window functions
+/// (`OVER`) are not aggregates here, and are rejected when the list is checked.
+fn first_aggregate(items: &[SelectItem]) -> Option<Option<Location>> {
     for item in items {
         let e = match item {
             SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
             _ => continue,
         };
-        let _ = ast::visit_expressions(e, |x| {
+        let found = ast::visit_expressions(e, |x| {
             if let ast::Expr::Function(f) = x {
                 let star = matches!(&f.args, ast::FunctionArguments::List(l) if matches!(l.args.as_slice(), [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)]));
-                found |= AggFn::parse(&f.name.to_string(), star, false).is_some();
+                if f.over.is_none() && AggFn::parse(&f.name.to_string(), star, false).is_some() {
+                    let s = x.span().start;
+                    return std::ops::ControlFlow::Break((s.line != 0).then(|| s.into()));
+                }
             }
-            std::ops::ControlFlow::<()>::Continue(())
+            std::ops::ControlFlow::Continue(())
         });
+        if let std::ops::ControlFlow::Break(loc) = found {
+            return Some(loc);
+        }
     }
-    found
+    None
 }
+
+/// The shortest window, HOP slide and SESSION gap, ms.
+const MIN_WINDOW_MS: u64 = 1000;
+/// The most slides a HOP window may span (each row is in that many windows).
+const MAX_HOP_PANES: u64 = 10_000;
 
 fn window_of(scope: &Scope<'_>, g: &ast::Expr) -> Result<Option<Window>, RuleError> {
     let ast::Expr::Function(f) = g else {
@@ -621,6 +850,27 @@ fn window_of(scope: &Scope<'_>, g: &ast::Expr) -> Result<Option<Window>, RuleErr
     };
     if size == 0 {
         return Err(scope.err_at(g, "a window must be longer than zero"));
+    }
+    // Every window (every slide, for HOP) is evaluated as event time passes, and a HOP row
+    // lands in size / slide windows: tiny windows or slides would stall the engine.
+    let step = match w {
+        Window::Hop { slide, .. } => slide,
+        _ => size,
+    };
+    if step < MIN_WINDOW_MS {
+        return Err(scope
+            .err_at(g, "a window (and a HOP's slide) must be at least 1 second")
+            .help(format!("write {usage}")));
+    }
+    if let Window::Hop { slide, size } = w {
+        if size / slide > MAX_HOP_PANES {
+            return Err(scope
+                .err_at(
+                    g,
+                    format!("a HOP window spans at most {MAX_HOP_PANES} slides"),
+                )
+                .help("use a longer slide, or TUMBLE"));
+        }
     }
     Ok(Some(w))
 }

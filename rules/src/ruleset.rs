@@ -84,7 +84,7 @@ impl RuleSet {
     /// order). Rules with errors are left out and their errors returned.
     pub fn load(paths: &[PathBuf]) -> (RuleSet, Vec<RuleError>) {
         let (rules, errors) = load_rules(paths);
-        let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
         let mut kept = Vec::new();
         let mut errors = errors;
         for (rule, file) in rules {
@@ -95,11 +95,11 @@ impl RuleSet {
                         rule.at,
                         format!("rule `{}` is defined twice", rule.name),
                     )
-                    .help(format!("first defined in {}", first.display())),
+                    .help(format!("first defined at {first}")),
                 );
                 continue;
             }
-            seen.insert(rule.name.clone(), rule.path.clone());
+            seen.insert(rule.name.clone(), rule.source.clone());
             kept.push(Arc::new(rule));
         }
         (RuleSet::new(kept), errors)
@@ -109,9 +109,21 @@ impl RuleSet {
     pub fn from_text(name: &str, text: &str) -> (RuleSet, Vec<RuleError>) {
         let file = SourceFile::new(name, text);
         let (statements, mut errors) = parse_file(&file);
-        let mut rules = Vec::new();
+        let mut rules: Vec<Arc<Rule>> = Vec::new();
         for st in &statements {
+            let first = rules.iter().find(|r| r.name == st.name);
             match compile(&file, st) {
+                Ok(rule) if first.is_some() => errors.push(
+                    RuleError::new(
+                        &file,
+                        rule.at,
+                        format!("rule `{}` is defined twice", rule.name),
+                    )
+                    .help(format!(
+                        "first defined at {}",
+                        first.map_or("", |r| r.source.as_str())
+                    )),
+                ),
                 Ok(rule) => rules.push(Arc::new(rule)),
                 Err(e) => errors.push(e),
             }

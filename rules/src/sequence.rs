@@ -11,7 +11,7 @@ use sqlparser::ast::{
 
 use crate::aggregate::{Acc, AggFn};
 use crate::check::{ident_at, Mode, Scope};
-use crate::diagnostic::RuleError;
+use crate::diagnostic::{suggest, RuleError};
 use crate::expr::Expr;
 use crate::value::Value;
 
@@ -93,11 +93,33 @@ pub fn compile(
         measures,
         pattern,
         symbols,
+        rows_per_match,
+        after_match_skip,
         ..
     } = m
     else {
         return Err(scope.err(m, "expected MATCH_RECOGNIZE"));
     };
+    // Where the pattern is: at its first variable (sqlparser keeps no span for patterns).
+    let pattern_at =
+        first_symbol(pattern).map_or(scope.fallback, |id| ident_at(id, scope.fallback));
+    // A match is one row (its MEASURES) and matching restarts past its last row; other modes
+    // would be silently ignored.
+    if let Some(rows @ ast::RowsPerMatch::AllRows(_)) = rows_per_match {
+        return Err(scope
+            .err(m, format!("{rows} is not supported"))
+            .help("a MATCH_RECOGNIZE rule emits ONE ROW PER MATCH"));
+    }
+    if let Some(skip) = after_match_skip {
+        if *skip != ast::AfterMatchSkip::PastLastRow {
+            return Err(scope
+                .err(
+                    m,
+                    format!("{} is not supported", skip.to_string().replace("  ", " ")),
+                )
+                .help("matching restarts after a match: AFTER MATCH SKIP PAST LAST ROW"));
+        }
+    }
     for o in order_by {
         if !matches!(&o.expr, ast::Expr::Identifier(id) if id.value.eq_ignore_ascii_case("ts")) {
             return Err(scope.err(&o.expr, "MATCH_RECOGNIZE orders by event time: ORDER BY ts"));
@@ -106,7 +128,11 @@ pub fn compile(
     let mut vars = Vec::new();
     collect_vars(pattern, &mut vars);
     if vars.len() > 63 {
-        return Err(scope.err(m, "a pattern may use at most 63 variables"));
+        return Err(RuleError::new(
+            scope.file,
+            pattern_at,
+            "a pattern may use at most 63 variables",
+        ));
     }
     for v in &vars {
         scope.qualifiers.push(v.clone());
@@ -122,12 +148,23 @@ pub fn compile(
             .iter()
             .position(|v| v.eq_ignore_ascii_case(&d.symbol.value))
         else {
-            return Err(RuleError::new(
+            let mut err = RuleError::new(
                 scope.file,
                 ident_at(&d.symbol, scope.fallback),
                 format!("`{}` is defined but not used in PATTERN", d.symbol.value),
-            ));
+            );
+            if let Some(s) = suggest(&d.symbol.value, vars.iter().map(String::as_str)) {
+                err = err.help(format!("did you mean `{s}`?"));
+            }
+            return Err(err);
         };
+        if defines[i].is_some() {
+            return Err(RuleError::new(
+                scope.file,
+                ident_at(&d.symbol, scope.fallback),
+                format!("`{}` is defined twice", d.symbol.value),
+            ));
+        }
         let mut foreign = None;
         let _ = ast::visit_expressions(&d.definition, |x| {
             if let ast::Expr::CompoundIdentifier(ids) = x {
@@ -154,10 +191,20 @@ pub fn compile(
         }
         defines[i] = Some(scope.condition(&d.definition, Mode::Row, "DEFINE")?);
     }
-    let steps = steps_of(scope, pattern, &vars)?;
+    let steps = steps_of(scope, pattern, &vars, pattern_at)?;
     let mut plan_measures = Vec::new();
-    let mut outputs = Vec::new();
+    let mut outputs: Vec<(String, Expr)> = Vec::new();
     for me in measures {
+        if outputs
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(&me.alias.value))
+        {
+            return Err(RuleError::new(
+                scope.file,
+                ident_at(&me.alias, scope.fallback),
+                format!("measure `{}` is named twice", me.alias.value),
+            ));
+        }
         plan_measures.push(measure(scope, &me.expr, &vars)?);
         outputs.push((me.alias.value.clone(), Expr::Agg(plan_measures.len() - 1)));
     }
@@ -189,7 +236,27 @@ fn collect_vars(p: &P, out: &mut Vec<String>) {
     }
 }
 
-fn steps_of(scope: &Scope<'_>, p: &P, vars: &[String]) -> Result<Vec<Step>, RuleError> {
+/// The first named variable of a pattern, for locations.
+fn first_symbol(p: &P) -> Option<&ast::Ident> {
+    match p {
+        P::Symbol(MatchRecognizeSymbol::Named(id))
+        | P::Exclude(MatchRecognizeSymbol::Named(id)) => Some(id),
+        P::Permute(s) => s.iter().find_map(|x| match x {
+            MatchRecognizeSymbol::Named(id) => Some(id),
+            _ => None,
+        }),
+        P::Concat(ps) | P::Alternation(ps) => ps.iter().find_map(first_symbol),
+        P::Group(x) | P::Repetition(x, _) => first_symbol(x),
+        _ => None,
+    }
+}
+
+fn steps_of(
+    scope: &Scope<'_>,
+    p: &P,
+    vars: &[String],
+    pattern_at: crate::diagnostic::Location,
+) -> Result<Vec<Step>, RuleError> {
     let items: Vec<&P> = match p {
         P::Concat(ps) => ps.iter().collect(),
         other => vec![other],
@@ -200,16 +267,18 @@ fn steps_of(scope: &Scope<'_>, p: &P, vars: &[String]) -> Result<Vec<Step>, Rule
             P::Repetition(x, q) => (&**x, bounds(q)),
             x => (x, (1, 1)),
         };
+        let item_at = first_symbol(item).map_or(pattern_at, |id| ident_at(id, pattern_at));
         let mask = mask_of(inner, vars).ok_or_else(|| {
-            RuleError::new(scope.file, scope.fallback, format!("pattern element `{item}` is not supported"))
+            RuleError::new(scope.file, item_at, format!("pattern element `{item}` is not supported"))
                 .help("patterns are sequences of variables or (A | B) groups with quantifiers: *, +, ?, {n}, {n,}, {n,m}")
         })?;
         if max == 0 || min > max {
             return Err(RuleError::new(
                 scope.file,
-                scope.fallback,
+                item_at,
                 format!("quantifier in `{item}` matches nothing"),
-            ));
+            )
+            .help("quantifiers are *, +, ?, {n}, {n,} and {n,m} with n ≤ m"));
         }
         steps.push(Step {
             vars: mask,
@@ -220,9 +289,10 @@ fn steps_of(scope: &Scope<'_>, p: &P, vars: &[String]) -> Result<Vec<Step>, Rule
     if steps.iter().all(|s| s.min == 0) {
         return Err(RuleError::new(
             scope.file,
-            scope.fallback,
+            pattern_at,
             "the pattern must require at least one row",
-        ));
+        )
+        .help("a pattern that can match no rows would match everywhere: drop a * or ?"));
     }
     Ok(steps)
 }

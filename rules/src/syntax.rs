@@ -5,15 +5,16 @@
 //! here from sqlparser's tokens; the query between `AS` and the trailer is handed to sqlparser
 //! as those same tokens, so every location in every error is a position in the file.
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
-use sqlparser::ast::Query;
+use sqlparser::ast::{self, Query, Spanned, Visit, Visitor};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
-use crate::diagnostic::{Location, RuleError, SourceFile};
+use crate::diagnostic::{suggest, Location, RuleError, SourceFile};
 
 /// What a rule produces when it fires.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -55,6 +56,18 @@ pub struct RuleStatement {
     pub text: String,
 }
 
+/// The clauses of a rule's header.
+const CLAUSES: [&str; 8] = [
+    "SEVERITY",
+    "LABELS",
+    "SUMMARY",
+    "DESCRIPTION",
+    "RUNBOOK",
+    "ANNOTATIONS",
+    "EMIT",
+    "AS",
+];
+
 /// Splits and parses a rule file. Every statement is parsed even when an earlier one fails, so
 /// one run reports every error.
 pub fn parse_file(file: &SourceFile) -> (Vec<RuleStatement>, Vec<RuleError>) {
@@ -62,10 +75,20 @@ pub fn parse_file(file: &SourceFile) -> (Vec<RuleStatement>, Vec<RuleError>) {
     let tokens = match Tokenizer::new(&dialect, &file.text).tokenize_with_location() {
         Ok(t) => t,
         Err(e) => {
+            // An unclosed comment is reported at the end of the file; show where it opens.
+            let mut at: Location = e.location.into();
+            if e.message.contains("multi-line comment") {
+                if let Some(open) = file.text.rfind("/*") {
+                    let before = &file.text[..open];
+                    let line = before.matches('\n').count() as u64 + 1;
+                    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count());
+                    at = Location::new(line, column as u64 + 1);
+                }
+            }
             return (
                 Vec::new(),
-                vec![RuleError::new(file, e.location.into(), e.message)],
-            )
+                vec![RuleError::new(file, at, lowercase_first(&e.message))],
+            );
         }
     };
     let tokens: Vec<TokenWithSpan> = tokens
@@ -76,6 +99,13 @@ pub fn parse_file(file: &SourceFile) -> (Vec<RuleStatement>, Vec<RuleError>) {
     let mut errors = Vec::new();
     for statement in tokens.split(|t| t.token == Token::SemiColon) {
         if statement.is_empty() {
+            continue;
+        }
+        if let Some(t) = statement.get(MAX_TOKENS) {
+            errors.push(
+                RuleError::new(file, t.span.start.into(), "the rule is too long")
+                    .help(format!("a rule has at most {MAX_TOKENS} words and symbols")),
+            );
             continue;
         }
         match Statement::new(file, statement).parse() {
@@ -109,7 +139,8 @@ impl<'a> Statement<'a> {
     fn here(&self) -> Location {
         match self.peek().or(self.tokens.last()) {
             Some(t) if self.pos < self.tokens.len() => t.span.start.into(),
-            Some(t) => Location::new(t.span.end.line, t.span.end.column + 1),
+            // Just after the last token (its span ends there, exclusively).
+            Some(t) => t.span.end.into(),
             None => Location::new(1, 1),
         }
     }
@@ -207,21 +238,50 @@ impl<'a> Statement<'a> {
     /// `INTERVAL '5' MINUTE`, `INTERVAL '5 minutes'`, or `'5m'`.
     fn interval(&mut self) -> Result<Duration, RuleError> {
         let at = self.here();
+        let start = self.pos;
         self.eat_word("INTERVAL");
-        let (amount, _) = self.string("an interval such as INTERVAL '5' MINUTE")?;
+        // `INTERVAL 5 MINUTE` as well as `INTERVAL '5' MINUTE`, as in expressions.
+        let amount = match self.peek() {
+            Some(TokenWithSpan {
+                token: Token::Number(n, _),
+                ..
+            }) => {
+                self.pos += 1;
+                n.clone()
+            }
+            _ => self.string("an interval such as INTERVAL '5' MINUTE")?.0,
+        };
+        // A bare number takes the next word as its unit, unless that word starts the next
+        // clause: `INTERVAL '5' MONTH` is an unknown unit, not a stray word after the query.
+        let bare = amount.trim().parse::<f64>().is_ok();
         let unit = match self.peek() {
             Some(TokenWithSpan {
                 token: Token::Word(w),
-                ..
-            }) if w.quote_style.is_none() && parse_unit(&w.value).is_some() => {
+                span,
+            }) if w.quote_style.is_none()
+                && (parse_unit(&w.value).is_some()
+                    || (bare
+                        && !["FOR", "KEEP", "DEFINE", "SUBSET"]
+                            .iter()
+                            .any(|k| w.value.eq_ignore_ascii_case(k)))) =>
+            {
                 self.pos += 1;
-                Some(w.value.clone())
+                Some((w.value.clone(), Location::from(span.start)))
             }
             _ => None,
         };
-        parse_interval(&amount, unit.as_deref()).ok_or_else(|| {
-            RuleError::new(self.file, at, format!("`{amount}` is not an interval"))
-                .help("write INTERVAL '5' MINUTE, INTERVAL '30 seconds' or '2h'")
+        interval_of(&amount, unit.as_ref().map(|(u, _)| u.as_str())).map_err(|e| {
+            let written = self.tokens[start..self.pos]
+                .iter()
+                .map(|t| t.token.to_string())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let (message, help) = e.describe(&written);
+            let at = match (&e, &unit) {
+                (IntervalError::UnknownUnit(_), Some((_, unit_at))) => *unit_at,
+                _ => at,
+            };
+            RuleError::new(self.file, at, message).help(help)
         })
     }
 
@@ -233,6 +293,10 @@ impl<'a> Statement<'a> {
         })?;
         let (name, _) = self.ident("the rule name")?;
         let mut rule = Header::default();
+        // Clauses that may appear once, and label / annotation keys: a second one is a mistake
+        // (which one wins would be a guess).
+        let mut seen: Vec<String> = Vec::new();
+        let mut label_keys: Vec<String> = Vec::new();
         while !self.is_word("AS") {
             let Some(t) = self.peek() else {
                 return Err(self.error("expected `AS` and the rule's query"));
@@ -241,6 +305,21 @@ impl<'a> Statement<'a> {
                 Token::Word(w) => w.value.to_ascii_uppercase(),
                 _ => String::new(),
             };
+            let clause_at: Location = t.span.start.into();
+            if matches!(
+                clause.as_str(),
+                "SEVERITY" | "SUMMARY" | "DESCRIPTION" | "RUNBOOK" | "EMIT"
+            ) {
+                if seen.contains(&clause) {
+                    return Err(RuleError::new(
+                        self.file,
+                        clause_at,
+                        format!("{clause} is given twice"),
+                    )
+                    .help(format!("keep one {clause} clause")));
+                }
+                seen.push(clause.clone());
+            }
             self.pos += 1;
             match clause.as_str() {
                 "SEVERITY" => {
@@ -248,8 +327,17 @@ impl<'a> Statement<'a> {
                     rule.severity = Some((s, at));
                 }
                 "LABELS" => {
-                    rule.labels
-                        .extend(self.pairs()?.into_iter().map(|(k, v, _)| (k, v)));
+                    for (k, v, at) in self.pairs()? {
+                        if label_keys.iter().any(|x| x.eq_ignore_ascii_case(&k)) {
+                            return Err(RuleError::new(
+                                self.file,
+                                at,
+                                format!("label `{k}` is given twice"),
+                            ));
+                        }
+                        label_keys.push(k.clone());
+                        rule.labels.push((k, v));
+                    }
                 }
                 "ANNOTATIONS" => rule.annotations.extend(self.pairs()?),
                 "SUMMARY" | "DESCRIPTION" | "RUNBOOK" => {
@@ -270,13 +358,27 @@ impl<'a> Statement<'a> {
                 }
                 _ => {
                     self.pos -= 1;
-                    return Err(self
-                        .error(format!("unknown rule clause {}", self.found()))
-                        .help(
+                    let err = self.error(format!("unknown rule clause {}", self.found()));
+                    return Err(match suggest(&clause, CLAUSES) {
+                        Some(s) if !clause.is_empty() => err.help(format!("did you mean {s}?")),
+                        _ => err.help(
                             "rule clauses are SEVERITY, LABELS, SUMMARY, DESCRIPTION, RUNBOOK, \
                              ANNOTATIONS and EMIT, then AS and the query",
-                        ));
+                        ),
+                    });
                 }
+            }
+        }
+        for (i, (k, _, at)) in rule.annotations.iter().enumerate() {
+            if rule.annotations[..i]
+                .iter()
+                .any(|(x, _, _)| x.eq_ignore_ascii_case(k))
+            {
+                return Err(RuleError::new(
+                    self.file,
+                    *at,
+                    format!("annotation `{k}` is given twice"),
+                ));
             }
         }
         self.pos += 1; // AS
@@ -286,13 +388,30 @@ impl<'a> Statement<'a> {
         let (query_tokens, within) = self.take_within(start, end)?;
         self.pos = end;
         // sqlparser gives no position for "found: EOF"; point just past the query.
-        let query_end = query_tokens.last().map_or(query_at, |t| {
-            Location::new(t.span.end.line, t.span.end.column + 1)
-        });
+        let query_end = query_tokens
+            .last()
+            .map_or(query_at, |t| Location::from(t.span.end));
+        let innermost = innermost_paren(&query_tokens);
         let mut parser = Parser::new(&GenericDialect {}).with_tokens_with_locations(query_tokens);
-        let query = parser
-            .parse_query()
-            .map_err(|e| parser_error(self.file, &e.to_string(), query_end))?;
+        let query = parser.parse_query().map_err(|e| {
+            let e = parser_error(self.file, &e.to_string(), query_end);
+            match innermost {
+                // sqlparser gives up on deep nesting somewhere inside it; show where it is.
+                Some(at) if e.message == TOO_NESTED => RuleError { at, ..e },
+                _ => e,
+            }
+        })?;
+        if let Some(deep) = too_deep(&query) {
+            return Err(RuleError::new(
+                self.file,
+                deep.unwrap_or(query_at),
+                "the query is nested too deeply",
+            )
+            .help(format!(
+                "expressions nest at most {MAX_AST_DEPTH} levels, and each term of a chain \
+                 (a + b + ..., a AND b AND ...) is a level; use IN (...) for long lists"
+            )));
+        }
         if parser.peek_token().token != Token::EOF {
             let t = parser.peek_token();
             return Err(RuleError::new(
@@ -302,19 +421,32 @@ impl<'a> Statement<'a> {
             )
             .help("after the query only FOR and KEEP FIRING FOR may follow"));
         }
-        let mut for_duration = Duration::ZERO;
-        let mut keep_firing_for = Duration::ZERO;
+        let mut for_duration = None;
+        let mut keep_firing_for = None;
         while self.peek().is_some() {
-            if self.eat_word("FOR") {
-                for_duration = self.interval()?;
+            let clause_at = self.here();
+            let (slot, clause) = if self.eat_word("FOR") {
+                (&mut for_duration, "FOR")
             } else if self.eat_word("KEEP") {
                 self.expect_word("FIRING")?;
                 self.expect_word("FOR")?;
-                keep_firing_for = self.interval()?;
+                (&mut keep_firing_for, "KEEP FIRING FOR")
             } else {
-                return Err(self.error(format!("unexpected {} after the query", self.found())));
+                return Err(self
+                    .error(format!("unexpected {} after the query", self.found()))
+                    .help("after the query only FOR and KEEP FIRING FOR may follow"));
+            };
+            if slot.is_some() {
+                return Err(RuleError::new(
+                    self.file,
+                    clause_at,
+                    format!("{clause} is given twice"),
+                ));
             }
+            *slot = Some(self.interval()?);
         }
+        let for_duration = for_duration.unwrap_or_default();
+        let keep_firing_for = keep_firing_for.unwrap_or_default();
         let text = self
             .tokens
             .iter()
@@ -373,6 +505,9 @@ impl<'a> Statement<'a> {
             if matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("WITHIN"))
             {
                 let at: Location = t.span.start.into();
+                if within.is_some() {
+                    return Err(RuleError::new(self.file, at, "WITHIN is given twice"));
+                }
                 self.pos = i + 1;
                 let d = self.interval()?;
                 within = Some((d, at));
@@ -394,7 +529,90 @@ struct Header {
     emit: Emit,
 }
 
-/// sqlparser reports positions inside its message (`... at Line: 3, Column: 5`).
+/// The most tokens (words, literals, symbols) one statement may have. Rules are a few hundred;
+/// the cap bounds how deep sqlparser's own trees can get before [`MAX_AST_DEPTH`] is checked
+/// (dropping a tree recurses over it).
+pub(crate) const MAX_TOKENS: usize = 10_000;
+
+/// How deeply a query's expressions may nest. Chains (`a + b + ...`, `a AND b AND ...`) are as
+/// deep as they are long, and sqlparser recurses over them (spans, display, visits, clones);
+/// this keeps every such walk well inside a 2 MiB thread stack, even in debug builds.
+pub(crate) const MAX_AST_DEPTH: usize = 200;
+
+/// `Some(where, if known)` when an expression of `query` nests deeper than [`MAX_AST_DEPTH`].
+/// The visit stops at that depth, so it cannot overflow the stack itself.
+fn too_deep(query: &Query) -> Option<Option<Location>> {
+    // `Break = ()`: a larger break type makes every frame of sqlparser's visit much larger.
+    struct Depth {
+        now: usize,
+        deep: Option<Option<Location>>,
+    }
+    impl Visitor for Depth {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &ast::Expr) -> ControlFlow<()> {
+            self.now += 1;
+            if self.now > MAX_AST_DEPTH {
+                self.deep = Some(leftmost_leaf(e));
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, _: &ast::Expr) -> ControlFlow<()> {
+            self.now -= 1;
+            ControlFlow::Continue(())
+        }
+    }
+    let mut depth = Depth { now: 0, deep: None };
+    let _ = query.visit(&mut depth);
+    depth.deep
+}
+
+/// Where a (possibly very deep) expression starts: down its first operands without recursion,
+/// to a name or a literal, whose span is cheap.
+fn leftmost_leaf(mut e: &ast::Expr) -> Option<Location> {
+    use ast::Expr as A;
+    loop {
+        e = match e {
+            A::BinaryOp { left, .. } => left,
+            A::IsNull(x)
+            | A::IsNotNull(x)
+            | A::IsTrue(x)
+            | A::IsFalse(x)
+            | A::IsNotTrue(x)
+            | A::IsNotFalse(x)
+            | A::IsUnknown(x)
+            | A::IsNotUnknown(x)
+            | A::IsDistinctFrom(x, _)
+            | A::IsNotDistinctFrom(x, _)
+            | A::Nested(x) => x,
+            A::UnaryOp { expr, .. }
+            | A::Cast { expr, .. }
+            | A::Collate { expr, .. }
+            | A::InList { expr, .. }
+            | A::Between { expr, .. }
+            | A::Like { expr, .. }
+            | A::ILike { expr, .. }
+            | A::RLike { expr, .. }
+            | A::SimilarTo { expr, .. } => expr,
+            A::AtTimeZone { timestamp, .. } => timestamp,
+            A::CompoundFieldAccess { root, .. } => root,
+            A::Identifier(id) => return (id.span.start.line != 0).then(|| id.span.start.into()),
+            A::CompoundIdentifier(ids) => {
+                let s = ids.first()?.span.start;
+                return (s.line != 0).then(|| s.into());
+            }
+            A::Value(v) => return (v.span.start.line != 0).then(|| v.span.start.into()),
+            A::Function(f) => {
+                let s = f.name.0.first()?.span().start;
+                return (s.line != 0).then(|| s.into());
+            }
+            _ => return None,
+        };
+    }
+}
+
+/// sqlparser reports positions inside its message (`... at Line: 3, Column: 5`); its wording
+/// (`Expected: an expression, found: EOF`) is made to read like the rest of the errors.
 fn parser_error(file: &SourceFile, message: &str, fallback: Location) -> RuleError {
     let (text, at) = match message.rfind(" at Line: ") {
         Some(i) => {
@@ -410,49 +628,152 @@ fn parser_error(file: &SourceFile, message: &str, fallback: Location) -> RuleErr
         None => (message, fallback),
     };
     let text = text.trim_start_matches("sql parser error: ");
-    RuleError::new(file, at, text.to_string())
+    if text == "recursion limit exceeded" {
+        return RuleError::new(file, at, TOO_NESTED)
+            .help("rules allow at most 50 levels of parentheses and nested expressions");
+    }
+    let text = match text
+        .strip_prefix("Expected: ")
+        .and_then(|t| t.rsplit_once(", found: "))
+    {
+        Some((want, "EOF")) => format!("expected {want}, found the end of the rule"),
+        Some((want, found)) => format!("expected {want}, found `{found}`"),
+        None => lowercase_first(text),
+    };
+    RuleError::new(file, at, text)
+}
+
+const TOO_NESTED: &str = "the query is nested too deeply";
+
+/// The first of the most deeply nested `(`, if any.
+fn innermost_paren(tokens: &[TokenWithSpan]) -> Option<Location> {
+    let (mut depth, mut deepest, mut at) = (0usize, 0usize, None);
+    for t in tokens {
+        match t.token {
+            Token::LParen => {
+                depth += 1;
+                if depth > deepest {
+                    deepest = depth;
+                    at = Some(t.span.start.into());
+                }
+            }
+            Token::RParen => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    at
+}
+
+/// `Unterminated string literal` → `unterminated string literal`, as the other errors read.
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 fn parse_unit(unit: &str) -> Option<u64> {
-    let unit = unit.to_ascii_lowercase();
-    let unit = unit.trim_end_matches('s');
-    Some(match unit {
-        "ms" | "millisecond" => 1,
-        "" | "second" | "sec" => 1000,
-        "m" | "min" | "minute" => 60_000,
-        "h" | "hour" => 3_600_000,
-        "d" | "day" => 86_400_000,
-        "w" | "week" => 604_800_000,
+    Some(match unit.to_ascii_lowercase().as_str() {
+        "ms" | "msec" | "msecs" | "millisecond" | "milliseconds" => 1,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1000,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
+        "h" | "hr" | "hrs" | "hour" | "hours" => 3_600_000,
+        "d" | "day" | "days" => 86_400_000,
+        "w" | "week" | "weeks" => 604_800_000,
         _ => return None,
     })
 }
 
-/// `'5' MINUTE`, `'5 minutes'`, `'5m'`, `'90s'`, `'1h30m'`.
-pub fn parse_interval(amount: &str, unit: Option<&str>) -> Option<Duration> {
+/// The longest interval a rule may use (`FOR`, windows, `WITHIN`, join bounds, fixture times):
+/// a year. Longer ones are mistakes, and event-time arithmetic stays far from overflowing.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(365 * 86_400);
+
+/// Why a text is not an interval.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum IntervalError {
+    /// Not numbers with units.
+    Malformed,
+    /// A number without a unit (`'5'`): seconds or minutes?
+    NoUnit,
+    /// A unit that is not one of ms, s, m, h, d, w.
+    UnknownUnit(String),
+    /// Longer than [`MAX_INTERVAL`].
+    TooLong,
+}
+
+impl IntervalError {
+    /// The message and help for an interval written as `text`.
+    pub(crate) fn describe(&self, text: &str) -> (String, &'static str) {
+        const UNITS: &str = "units are ms, s, m, h, d and w, or MILLISECOND, SECOND, MINUTE, \
+                             HOUR, DAY and WEEK: INTERVAL '5' MINUTE, '30 seconds', '1h30m'";
+        match self {
+            IntervalError::Malformed => (
+                format!("`{text}` is not an interval"),
+                "write INTERVAL '5' MINUTE, INTERVAL '30 seconds' or '2h'",
+            ),
+            IntervalError::NoUnit => (format!("`{text}` has no unit"), UNITS),
+            IntervalError::UnknownUnit(u) => (format!("unknown interval unit `{u}`"), UNITS),
+            IntervalError::TooLong => (
+                format!("`{text}` is too long"),
+                "intervals in rules are at most 365 days",
+            ),
+        }
+    }
+}
+
+/// `'5' MINUTE`, `'5 minutes'`, `'5m'`, `'90s'`, `'1h30m'`; at most [`MAX_INTERVAL`].
+pub(crate) fn interval_of(amount: &str, unit: Option<&str>) -> Result<Duration, IntervalError> {
     let amount = amount.trim();
-    if let Some(unit) = unit {
-        let n: f64 = amount.parse().ok()?;
-        let ms = n * parse_unit(unit)? as f64;
-        return (ms.is_finite() && ms >= 0.0).then(|| Duration::from_millis(ms as u64));
+    let ms = match unit {
+        Some(unit) => {
+            let n: f64 = amount.parse().map_err(|_| IntervalError::Malformed)?;
+            let per =
+                parse_unit(unit).ok_or_else(|| IntervalError::UnknownUnit(unit.to_string()))?;
+            n * per as f64
+        }
+        None => {
+            if amount.is_empty() {
+                return Err(IntervalError::Malformed);
+            }
+            let mut total = 0f64;
+            let mut rest = amount;
+            while !rest.is_empty() {
+                let split = rest
+                    .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                    .unwrap_or(rest.len());
+                let n: f64 = rest[..split]
+                    .parse()
+                    .map_err(|_| IntervalError::Malformed)?;
+                rest = rest[split..].trim_start();
+                let unit_end = rest
+                    .find(|c: char| !c.is_ascii_alphabetic())
+                    .unwrap_or(rest.len());
+                let unit = &rest[..unit_end];
+                if unit.is_empty() {
+                    return Err(IntervalError::NoUnit);
+                }
+                let per =
+                    parse_unit(unit).ok_or_else(|| IntervalError::UnknownUnit(unit.to_string()))?;
+                total += n * per as f64;
+                rest = rest[unit_end..].trim_start();
+            }
+            total
+        }
+    };
+    if ms.is_nan() || ms < 0.0 {
+        return Err(IntervalError::Malformed);
     }
-    let mut total = 0f64;
-    let mut rest = amount;
-    let mut any = false;
-    while !rest.is_empty() {
-        let split = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let n: f64 = rest[..split].parse().ok()?;
-        rest = rest[split..].trim_start();
-        let unit_end = rest
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(rest.len());
-        let unit = &rest[..unit_end];
-        total += n * parse_unit(unit)? as f64;
-        rest = rest[unit_end..].trim_start();
-        any = true;
+    if ms > MAX_INTERVAL.as_millis() as f64 {
+        return Err(IntervalError::TooLong);
     }
-    (any && total.is_finite()).then(|| Duration::from_millis(total as u64))
+    Ok(Duration::from_millis(ms as u64))
+}
+
+/// `'5' MINUTE`, `'5 minutes'`, `'5m'`, `'90s'`, `'1h30m'`; `None` for anything else, for a
+/// bare number (which unit?) and for more than [`MAX_INTERVAL`].
+pub fn parse_interval(amount: &str, unit: Option<&str>) -> Option<Duration> {
+    interval_of(amount, unit).ok()
 }
 
 #[cfg(test)]
@@ -531,5 +852,13 @@ mod tests {
         );
         assert_eq!(parse_interval("soon", None), None);
         assert_eq!(parse_interval("", None), None);
+        assert_eq!(
+            parse_interval("500ms", None),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(parse_interval("5", None), None, "which unit?");
+        assert_eq!(parse_interval("365d", None), Some(MAX_INTERVAL));
+        assert_eq!(parse_interval("366d", None), None);
+        assert_eq!(parse_interval("1e30", Some("MINUTE")), None);
     }
 }

@@ -1,6 +1,8 @@
 //! Regressions found while writing the default rule pack (`queries/default`): a quiet rule
 //! with KEEP FIRING FOR must terminate, aggregates honour WHERE terms on measured columns,
-//! FLOOR/CEIL check, and resolved insights still name their rule.
+//! FLOOR/CEIL check, and resolved insights still name their rule. And found while writing
+//! `errors.rs`: qualified labels, `'500ms'`, `IS TRUE` of NULL, SUBSTR / TRIM, and intervals
+//! long enough to overflow event time.
 
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -143,4 +145,104 @@ fn resolved_insight_names_its_rule() {
     ];
     let out = run_with_timeout(set, events).expect("finishes");
     assert_eq!(out, ["insight v1 cert@10", "insight v2 cert@20"]);
+}
+
+/// Found while writing `errors.rs`: sqlparser reads `l.labels['pod']` as `l` followed by
+/// `.labels['pod']`, which the checker did not expect, so a qualified label failed with
+/// "`l` is not a label map of `logs`" in any rule, and no join could read a label at all.
+#[test]
+fn qualified_labels_are_read_in_filters_and_joins() {
+    let set = rules(
+        "CREATE RULE pods SUMMARY '{{pod}}' AS SELECT service, l.labels['pod'] AS pod FROM logs l WHERE l.labels['pod'] LIKE 'api-%';
+         CREATE RULE paged SUMMARY '{{team}} {{pod}}' AS SELECT a.service, a.labels['team'] AS team, l.labels['pod'] AS pod
+           FROM alerts a JOIN logs l ON l.service = a.service AND l.ts BETWEEN a.ts - INTERVAL '1' MINUTE AND a.ts;",
+    );
+    let events = [
+        ev(
+            10,
+            r#""kind":"log","service":"api","level":"error","message":"x","attributes":{"pod":"api-7"}"#,
+        ),
+        ev(
+            20,
+            r#""kind":"alert","service":"api","name":"Down","severity":"critical","labels":{"team":"core"}"#,
+        ),
+    ];
+    let summaries: Vec<String> = run(set, &events, 60_000)
+        .iter()
+        .filter_map(|o| match o {
+            RuleOutput::Signal(s, _) if s.state == SignalState::Open => Some(s.summary.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(summaries, ["api-7", "core api-7"]);
+}
+
+/// Found while writing `errors.rs`: `'500ms'` was 500 minutes (the unit lost its trailing `s`
+/// before being looked up), and `x IS TRUE` was NULL, not false, when `x` is NULL, so
+/// `NOT (x IS TRUE)` never held for a missing label.
+#[test]
+fn milliseconds_and_is_true_of_null() {
+    let set = rules(
+        "CREATE RULE quick AS SELECT service FROM logs WHERE (labels['pod'] = 'x') IS NOT TRUE FOR '500ms';",
+    );
+    assert_eq!(set.rules()[0].for_ms, 500);
+    let events = [
+        ev(
+            10,
+            r#""kind":"log","service":"api","level":"error","message":"a""#,
+        ),
+        ev(
+            11,
+            r#""kind":"log","service":"api","level":"error","message":"b""#,
+        ),
+    ];
+    assert_eq!(
+        transitions(&run(set, &events, 600_000)),
+        ["open quick@11", "close quick@311"]
+    );
+}
+
+/// Found while writing `errors.rs`: sqlparser gives SUBSTRING / SUBSTR and TRIM their own
+/// nodes, so the documented `substr` and `trim` were rejected as "not supported in rules".
+#[test]
+fn substr_and_trim_evaluate() {
+    let set = rules(
+        "CREATE RULE cut SUMMARY '{{a}}|{{b}}|{{c}}' AS SELECT service, substr(message, 2, 3) AS a, substring(message FROM 5) AS b, trim(message) AS c FROM logs;",
+    );
+    let events = [ev(
+        10,
+        r#""kind":"log","service":"api","level":"error","message":" abcdef ""#,
+    )];
+    let out = run(set, &events, 60_000);
+    let RuleOutput::Signal(s, _) = &out[0] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(s.summary.to_string(), "abc|def |abcdef");
+}
+
+/// Found while writing `errors.rs`: intervals had no upper bound, so `KEEP FIRING FOR` or a
+/// window of 10^20 hours overflowed event-time arithmetic (a panic in debug builds, wrong
+/// times in release); a join bound of `a.ts + 1e300` did the same. Now intervals are at most
+/// 365 days, and rules at that limit run.
+#[test]
+fn intervals_at_the_limit_run() {
+    let set = rules(
+        "CREATE RULE a AS SELECT service FROM logs FOR '365d' KEEP FIRING FOR '365d';
+         CREATE RULE b AS SELECT service FROM logs KEEP FIRING FOR '365d';
+         CREATE RULE c AS SELECT service, count(*) AS n FROM logs GROUP BY service, SESSION(ts, INTERVAL '365' DAY) KEEP FIRING FOR '365d';
+         CREATE RULE d AS SELECT a.name FROM alerts a JOIN logs l ON l.ts BETWEEN a.ts - INTERVAL '365' DAY AND a.ts + INTERVAL '365' DAY;
+         CREATE RULE e AS SELECT * FROM events MATCH_RECOGNIZE (PARTITION BY service ORDER BY ts MEASURES COUNT(A.*) AS n PATTERN (A B{0,4294967295}) WITHIN '365d' DEFINE A AS A.kind = 'log') KEEP FIRING FOR '365d';",
+    );
+    let events = [
+        ev(
+            10,
+            r#""kind":"log","service":"api","level":"error","message":"x""#,
+        ),
+        ev(
+            20,
+            r#""kind":"alert","service":"api","name":"Down","severity":"critical""#,
+        ),
+    ];
+    let out = run_with_timeout(set, events.to_vec()).expect("finishes");
+    assert!(out.iter().any(|t| t.starts_with("open b@")), "{out:?}");
 }
