@@ -15,7 +15,9 @@ use crate::{OriginRanker, ServiceGraph};
 pub struct CorrelatorConfig {
     /// A signal joins an incident whose last signal is at most this old.
     pub join_window: Duration,
-    /// ... and whose services are at most this many hops away in the service graph.
+    /// ... and one of whose services still showing symptoms is at most this many hops away
+    /// along dependencies, in either direction ([`ServiceGraph::causal_distance`]): a
+    /// failure travels from a dependency to its callers, never sideways between siblings.
     pub max_hops: usize,
     /// An incident resolves after all its signals cleared and stayed clear this long.
     pub quiet_period: Duration,
@@ -239,7 +241,7 @@ impl IncidentCorrelator {
             .filter(|(_, p)| p.ts >= horizon)
             .filter(|(_, p)| {
                 self.graph
-                    .distance(&p.service, &opener.service, self.config.max_hops)
+                    .causal_distance(&p.service, &opener.service, self.config.max_hops)
                     .is_some()
             })
             .map(|(k, _)| k.clone())
@@ -318,7 +320,7 @@ impl IncidentCorrelator {
                     .map(|s| &s.service)
                     .filter_map(|s| {
                         self.graph
-                            .distance(&signal.service, s, self.config.max_hops)
+                            .causal_distance(&signal.service, s, self.config.max_hops)
                     })
                     .min()?;
                 Some((hops, inc.opened_at, id))
@@ -574,6 +576,64 @@ mod tests {
         );
         assert_eq!(out.len(), 2);
         assert_ne!(out[0].id, out[1].id);
+    }
+
+    /// web calls search and cart; both use db.
+    fn shared_estate() -> ServiceGraph {
+        let mut g = ServiceGraph::default();
+        for (a, b) in [
+            ("web", "search"),
+            ("web", "cart"),
+            ("search", "db"),
+            ("cart", "db"),
+        ] {
+            g.update_edge(&Symbol::new(a), &Symbol::new(b), 1);
+        }
+        g
+    }
+
+    fn incident_ids(graph: ServiceGraph, signals: &[Signal]) -> Vec<(String, String)> {
+        let mut c = IncidentCorrelator::new(CorrelatorConfig::default(), graph);
+        let mut out = Vec::new();
+        for s in signals {
+            c.on_signal(s, &mut out);
+        }
+        c.on_watermark(Timestamp::from_millis(T0 + 3_600_000), &mut out);
+        let mut pairs: Vec<(String, String)> = out
+            .iter()
+            .flat_map(|i| i.services.iter().map(|s| (s.to_string(), i.id.clone())))
+            .collect();
+        pairs.sort();
+        pairs.dedup();
+        pairs
+    }
+
+    #[test]
+    fn siblings_failing_together_are_two_incidents_unless_their_shared_dependency_is_sick() {
+        // search and cart fail a few seconds apart; their caller web feels both. Their shared
+        // database is healthy: two problems, and web's pain joins the first.
+        let pairs = incident_ids(
+            shared_estate(),
+            &[
+                sig("search", "a", SignalState::Open, 0),
+                sig("cart", "b", SignalState::Open, 5),
+                sig("web", "c", SignalState::Open, 30),
+            ],
+        );
+        let id = |svc: &str| pairs.iter().find(|(s, _)| s == svc).map(|(_, i)| i.clone());
+        assert_ne!(id("search"), id("cart"), "{pairs:?}");
+        assert_eq!(id("web"), id("search"), "{pairs:?}");
+        // The database shows symptoms first: one incident, a common cause.
+        let pairs = incident_ids(
+            shared_estate(),
+            &[
+                sig("db", "d", SignalState::Open, 0),
+                sig("search", "a", SignalState::Open, 5),
+                sig("cart", "b", SignalState::Open, 10),
+            ],
+        );
+        let ids: std::collections::BTreeSet<&String> = pairs.iter().map(|(_, i)| i).collect();
+        assert_eq!(ids.len(), 1, "{pairs:?}");
     }
 
     #[test]

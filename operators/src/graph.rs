@@ -120,6 +120,33 @@ impl ServiceGraph {
             .is_some_and(|d| d > 0)
     }
 
+    /// Hops along dependencies from `a` to `b` or from `b` to `a`, if within `max_hops`: how
+    /// far a failure could have travelled between them. Services that only share a caller, or
+    /// a dependency, are not linked by this — a caller's pain does not flow down into its other
+    /// dependencies, and a shared database links two services only once it shows symptoms
+    /// itself.
+    ///
+    /// ```
+    /// use kaizen_model::Symbol;
+    /// use kaizen_operators::ServiceGraph;
+    /// let mut g = ServiceGraph::default();
+    /// for (a, b) in [("web", "search"), ("web", "cart"), ("search", "db"), ("cart", "db")] {
+    ///     g.update_edge(&Symbol::new(a), &Symbol::new(b), 1);
+    /// }
+    /// let s = |n: &str| Symbol::new(n);
+    /// assert_eq!(g.causal_distance(&s("web"), &s("db"), 3), Some(2));
+    /// assert_eq!(g.causal_distance(&s("db"), &s("web"), 3), Some(2));
+    /// assert_eq!(g.causal_distance(&s("search"), &s("cart"), 3), None);
+    /// ```
+    pub fn causal_distance(&self, a: &Symbol, b: &Symbol, max_hops: usize) -> Option<usize> {
+        let down = self.bfs(a, max_hops, false, |s| s == b);
+        let up = self.bfs(b, max_hops, false, |s| s == a);
+        match (down, up) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        }
+    }
+
     fn bfs(
         &self,
         from: &Symbol,

@@ -107,10 +107,17 @@ impl OriginRanker {
                     ));
                 }
 
-                let dependents: Vec<&str> = services
+                // The affected services that depend on it and whose trouble it could explain:
+                // one that moved far more than it did is not explained by it (the same rule
+                // as for sick dependencies below, seen from the other side).
+                let dependents: Vec<&str> = per_service
                     .iter()
-                    .filter(|&&o| o != service && graph.depends_on(o, service))
-                    .map(|o| o.as_str())
+                    .filter(|&(&o, d)| {
+                        o != service
+                            && comparable(e.strongest.strength, d.strongest.strength)
+                            && graph.depends_on(o, service)
+                    })
+                    .map(|(o, _)| o.as_str())
                     .collect();
                 // A sick dependency explains this service's trouble when it degraded no later
                 // and moved comparably: one that barely wobbled while this one is pegged
