@@ -358,6 +358,26 @@ request_timeout = "5s"
             .any(|r| r.is_post() && r.body["text"].as_str().is_some_and(|t| t.contains(id)))
     }
 
+    /// Run 2: the rest of the events with the same group, state file and output, stopped with
+    /// SIGTERM once every reference version is out (asserted, as is its clean exit).
+    fn finish(&self, first: &Kaizen, timeout: Duration) -> Kaizen {
+        self.produce(BATCH_1_END, END);
+        let mut second = self.start(2);
+        let complete = self.wait_for_reference(timeout);
+        let status = second.stop("TERM", Duration::from_secs(30));
+        assert!(
+            complete,
+            "not every version came out\n{}",
+            self.context(&[first, &second])
+        );
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "run 2 did not exit 0 on SIGTERM: {status:?}\n{}",
+            self.context(&[first, &second])
+        );
+        second
+    }
+
     fn context(&self, runs: &[&Kaizen]) -> String {
         let stderr: String = runs
             .iter()
@@ -611,21 +631,7 @@ fn sigterm_commits_what_was_delivered_and_a_restart_neither_loses_nor_reposts() 
         "{open_id} was not posted before the restart"
     );
 
-    // Run 2: the rest of the events, the same group, state file and output.
-    setup.produce(BATCH_1_END, END);
-    let mut second = setup.start(2);
-    let complete = setup.wait_for_reference(Duration::from_secs(40));
-    let status = second.stop("TERM", Duration::from_secs(30));
-    assert!(
-        complete,
-        "not every version came out\n{}",
-        setup.context(&[&first, &second])
-    );
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "run 2 did not exit 0 on SIGTERM: {status:?}\n{}",
-        setup.context(&[&first, &second])
-    );
+    let second = setup.finish(&first, Duration::from_secs(40));
     let got = assert_insights(&setup, &[&first, &second]);
     // Versions delivered before the committed offset were not emitted again: the restart
     // re-read the horizon, not the whole topic.
@@ -679,21 +685,7 @@ fn sigkill_loses_nothing_and_reposts_nothing() {
         "{open_id} was not posted before the crash"
     );
 
-    // Run 2: the rest of the events, the same group, state file and output.
-    setup.produce(BATCH_1_END, END);
-    let mut second = setup.start(2);
-    let complete = setup.wait_for_reference(Duration::from_secs(45));
-    let status = second.stop("TERM", Duration::from_secs(30));
-    assert!(
-        complete,
-        "not every version came out\n{}",
-        setup.context(&[&first, &second])
-    );
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "run 2 did not exit 0 on SIGTERM: {status:?}\n{}",
-        setup.context(&[&first, &second])
-    );
+    let second = setup.finish(&first, Duration::from_secs(45));
     assert_insights(&setup, &[&first, &second]);
     assert_slack(&setup, &[&first, &second]);
     eprintln!("crash restart test: {:.1?}", started.elapsed());
