@@ -35,7 +35,8 @@ fn kafka_in_insights_out_dead_letters_kept_and_sigterm_stops_cleanly() {
     std::fs::create_dir_all(dir.join("rules")).expect("dir");
     std::fs::write(
         dir.join("rules/crashes.sql"),
-        "CREATE RULE crashes EMIT INSIGHT SUMMARY '{{service}} crashed' AS SELECT service FROM logs WHERE message LIKE '%crash%';\n",
+        "CREATE RULE crashes EMIT INSIGHT SUMMARY '{{service}} crashed' AS SELECT service FROM logs WHERE message LIKE '%crash%';\n\
+         CREATE RULE declines EMIT INSIGHT SUMMARY '{{service}} declines payments' AS SELECT service FROM logs WHERE message LIKE '%authorization failed%';\n",
     )
     .expect("rule");
     let (events, alerts, insights, dlq) = (
@@ -44,6 +45,7 @@ fn kafka_in_insights_out_dead_letters_kept_and_sigterm_stops_cleanly() {
         unique("insights"),
         unique("dlq"),
     );
+    let (otlp_json, otlp_proto) = (unique("otlp-json"), unique("otlp-proto"));
     let props: String = broker
         .properties
         .iter()
@@ -59,7 +61,12 @@ rules = ["rules"]
 [kafka]
 brokers = "{}"
 group_id = "{}"
-topics = [{{ name = "{events}", format = "native" }}, {{ name = "{alerts}", format = "alertmanager" }}]
+topics = [
+  {{ name = "{events}", format = "native" }},
+  {{ name = "{alerts}", format = "alertmanager" }},
+  {{ name = "{otlp_json}", format = "otlp_json" }},
+  {{ name = "{otlp_proto}", format = "otlp_proto_logs" }},
+]
 insights_topic = "{insights}"
 dead_letter_topic = "{dlq}"
 
@@ -79,7 +86,10 @@ file = "out.jsonl"
     );
     std::fs::write(dir.join("kaizen.toml"), config).expect("config");
 
-    create_topics(&broker, &[&events, &alerts, &insights, &dlq]);
+    create_topics(
+        &broker,
+        &[&events, &alerts, &otlp_json, &otlp_proto, &insights, &dlq],
+    );
     let producer = support::producer(&broker);
     let log = |secs: u64, message: &str| {
         format!(
@@ -102,6 +112,18 @@ file = "out.jsonl"
     );
     let webhook = r#"{"version":"4","groupKey":"g","status":"firing","receiver":"kaizen","groupLabels":{},"commonLabels":{},"commonAnnotations":{},"externalURL":"http://am","alerts":[{"status":"firing","labels":{"alertname":"HighErrorRate","service":"api","severity":"critical"},"annotations":{"summary":"api errors"},"startsAt":"2026-01-01T00:01:00Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":"abc"}]}"#;
     produce(&producer, &alerts, 0, webhook.as_bytes());
+    // The OpenTelemetry Collector's Kafka exporter: one batch of payments logs per message,
+    // as JSON on one topic and as protobuf on the other.
+    let fixture = |name: &str| {
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("connectors/tests/fixtures/codecs/otlp")
+                .join(name),
+        )
+        .expect("otlp fixture")
+    };
+    produce(&producer, &otlp_json, 0, &fixture("checkout_logs.json"));
+    produce(&producer, &otlp_proto, 0, &fixture("checkout_logs.pb"));
     producer.flush(Duration::from_secs(15)).expect("flush");
 
     let mut kaizen = Kaizen::start(&dir, &dir.join("kaizen.toml"), &[], "kaizen.stderr");
@@ -127,6 +149,17 @@ file = "out.jsonl"
         metrics.contains("kaizen_decode_errors_total 1"),
         "{metrics}"
     );
+    for topic in [&otlp_json, &otlp_proto] {
+        let prefix = format!("kaizen_events_in_total{{source=\"{topic}\"}} ");
+        let decoded = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        assert!(
+            decoded.is_some_and(|n| n > 0),
+            "{prefix}: {decoded:?} in\n{metrics}"
+        );
+    }
     let ready = http(
         port,
         "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
@@ -148,6 +181,10 @@ file = "out.jsonl"
     );
     assert!(stderr.contains("kaizen: stopped:"), "{stderr}");
     assert!(seen.contains("\"rule\":\"crashes\""), "{seen}");
+    // The OTLP batches were decoded and ran through the rules (released at shutdown: their
+    // event time is days ahead of the native topic's).
+    let all = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(all.contains("payments declines payments"), "{all}");
 
     // The insight also went to the insights topic, keyed by its id.
     let produced = read(&broker, &insights, 1, Duration::from_secs(20));
