@@ -22,6 +22,7 @@ use kaizen_connectors::{
 };
 use kaizen_engine::{
     run_live, Both, ChannelLive, EngineConfig, KafkaLive, LiveConfig, LiveHooks, LiveSource,
+    Partition, Polled,
 };
 
 use crate::config::{Config, StdoutFormat};
@@ -57,6 +58,77 @@ impl InsightSink for Fanout {
     }
 }
 
+/// The dead-letter topic, shared by the workers' sources. `failed` is sticky: once a dead
+/// letter may be lost, no offset is committed again by this process (a restart re-reads).
+struct DeadLetters {
+    producer: KafkaDeadLetter,
+    failed: Option<String>,
+}
+
+/// A Kafka source whose undecodable messages go to the dead-letter topic from the worker that
+/// read them, and whose commits first wait for the broker to acknowledge every dead letter
+/// sent: offsets are never committed ahead of the dead letters of the records they cover.
+struct DeadLettering {
+    source: KafkaLive,
+    dead_letters: Arc<Mutex<DeadLetters>>,
+    sent: kaizen_connectors::Counter,
+}
+
+impl LiveSource for DeadLettering {
+    fn poll(&mut self, timeout: std::time::Duration, out: &mut Vec<Polled>) -> Result<(), String> {
+        let start = out.len();
+        self.source.poll(timeout, out)?;
+        for polled in out.iter().skip(start) {
+            let Polled::Rejected {
+                raw,
+                reason,
+                from,
+                offset,
+            } = polled
+            else {
+                continue;
+            };
+            let mut dl = self
+                .dead_letters
+                .lock()
+                .map_err(|_| "the dead-letter producer is poisoned".to_string())?;
+            let sent = dl
+                .producer
+                .send(&from.stream, from.partition, *offset, None, raw, reason);
+            match sent {
+                Ok(()) => self.sent.inc(),
+                Err(e) => {
+                    tracing::error!("dead-letter topic: {e}; offsets are no longer committed");
+                    dl.failed.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, offsets: &[(Partition, i64)]) -> Result<(), String> {
+        {
+            let mut dl = self
+                .dead_letters
+                .lock()
+                .map_err(|_| "the dead-letter producer is poisoned".to_string())?;
+            if dl.failed.is_none() {
+                if let Err(e) = dl.producer.flush() {
+                    dl.failed = Some(e.to_string());
+                }
+            }
+            if let Some(e) = &dl.failed {
+                return Err(format!("a dead letter was not delivered ({e})"));
+            }
+        }
+        self.source.commit(offsets)
+    }
+
+    fn lag(&self) -> Vec<(Partition, i64)> {
+        self.source.lag()
+    }
+}
+
 pub fn run(args: RunArgs) -> Result<()> {
     let config = Config::load(&args.config)?;
     let metrics = Arc::new(Registry::new());
@@ -86,6 +158,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let mut sources: Vec<Vec<Box<dyn LiveSource>>> =
         (0..engine.workers).map(|_| Vec::new()).collect();
     let mut kafka_sink_config = None;
+    let mut kafka_dead_letter = None;
     if let Some(kafka) = &config.kafka {
         let mut props = std::collections::BTreeMap::new();
         for (k, v) in kafka.resolved_properties()? {
@@ -99,17 +172,33 @@ pub fn run(args: RunArgs) -> Result<()> {
         let mut source_config =
             KafkaSourceConfig::new(&kafka.bootstrap_servers(), &kafka.group_id, &topics);
         source_config.properties = props.clone();
-        for (w, slot) in sources.iter_mut().enumerate() {
-            let source =
-                KafkaSource::new(&source_config, w).context("cannot start the Kafka consumer")?;
-            slot.push(Box::new(KafkaLive::new(source)));
+        if let Some(topic) = &kafka.dead_letter_topic {
+            let mut c = KafkaSinkConfig::new(&kafka.bootstrap_servers(), topic);
+            c.properties = props.clone();
+            let producer =
+                KafkaDeadLetter::new(&c).context("cannot start the dead-letter producer")?;
+            kafka_dead_letter = Some(Arc::new(Mutex::new(DeadLetters {
+                producer,
+                failed: None,
+            })));
         }
-        kafka_sink_config = Some((
-            kafka.bootstrap_servers(),
-            props,
-            kafka.insights_topic.clone(),
-            kafka.dead_letter_topic.clone(),
-        ));
+        for (w, slot) in sources.iter_mut().enumerate() {
+            let source = KafkaLive::new(
+                KafkaSource::new(&source_config, w).context("cannot start the Kafka consumer")?,
+            );
+            match &kafka_dead_letter {
+                Some(dl) => slot.push(Box::new(DeadLettering {
+                    source,
+                    dead_letters: dl.clone(),
+                    sent: metrics.counter(&DEAD_LETTERS, &[]),
+                })),
+                None => slot.push(Box::new(source)),
+            }
+        }
+        kafka_sink_config = kafka
+            .insights_topic
+            .clone()
+            .map(|topic| (kafka.bootstrap_servers(), props, topic));
     }
     let dead_letter_file = match &config.sinks.dead_letter_file {
         Some(p) => Some(Arc::new(Mutex::new(DeadLetterSink::new(BufWriter::new(
@@ -173,21 +262,12 @@ pub fn run(args: RunArgs) -> Result<()> {
             .with_context(|| format!("cannot open {}", path.display()))?;
         sinks.push(Box::new(JsonlSink::new(BufWriter::new(f))));
     }
-    let mut kafka_dead_letter = None;
-    if let Some((brokers, props, insights, dead)) = &kafka_sink_config {
-        if let Some(topic) = insights {
-            let mut c = KafkaSinkConfig::new(brokers, topic);
-            c.properties = props.clone();
-            sinks.push(Box::new(
-                KafkaInsightSink::new(&c).context("cannot start the Kafka producer")?,
-            ));
-        }
-        if let Some(topic) = dead {
-            let mut c = KafkaSinkConfig::new(brokers, topic);
-            c.properties = props.clone();
-            kafka_dead_letter =
-                Some(KafkaDeadLetter::new(&c).context("cannot start the dead-letter producer")?);
-        }
+    if let Some((brokers, props, topic)) = &kafka_sink_config {
+        let mut c = KafkaSinkConfig::new(brokers, topic);
+        c.properties = props.clone();
+        sinks.push(Box::new(
+            KafkaInsightSink::new(&c).context("cannot start the Kafka producer")?,
+        ));
     }
     if let Some(slack) = &config.slack {
         let mut slack = slack.clone();
@@ -224,12 +304,11 @@ pub fn run(args: RunArgs) -> Result<()> {
             p.stream,
             p.partition
         );
-        if let Some(dl) = kafka_dead_letter.as_mut() {
-            match dl.send(&p.stream, p.partition, offset, None, raw, reason) {
-                Ok(()) => dead_letters.inc(),
-                Err(e) => tracing::error!("dead-letter topic: {e}"),
-            }
-        } else if let Some(f) = &dead_letter_file {
+        // With a dead-letter topic the worker's source already sent it (see `DeadLettering`).
+        if kafka_dead_letter.is_some() {
+            return;
+        }
+        if let Some(f) = &dead_letter_file {
             if let Ok(mut sink) = f.lock() {
                 let _ = sink.record(&DecodeFailure {
                     source: format!("{}/{}", p.stream, p.partition),
@@ -293,8 +372,13 @@ pub fn run(args: RunArgs) -> Result<()> {
     )?;
     readiness.set(false);
     fanout.flush()?;
-    if let Some(dl) = kafka_dead_letter.as_mut() {
-        dl.flush().context("cannot flush the dead-letter topic")?;
+    if let Some(dl) = &kafka_dead_letter {
+        let mut dl = dl
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the dead-letter producer is poisoned"))?;
+        dl.producer
+            .flush()
+            .context("cannot flush the dead-letter topic")?;
     }
     if let Some(f) = &dead_letter_file {
         if let Ok(mut sink) = f.lock() {

@@ -168,6 +168,10 @@ impl KafkaSource {
             ("client.id", client_id.as_str()),
             ("auto.offset.reset", "earliest"),
             ("statistics.interval.ms", "5000"),
+            // librdkafka pauses fetching for a second once its queue is full (the 1000 ms
+            // default); kaizen drains a full queue in less, then sat idle for the rest
+            // (kafka-throughput: +15–23 % events/s at 10 ms).
+            ("fetch.queue.backoff.ms", "10"),
         ];
         let forced = [
             ("group.id", config.group_id.as_str()),
