@@ -4,6 +4,8 @@
 //! Every binary prints machine-readable JSON lines so that `BENCHMARKS.md` can quote numbers
 //! anyone can reproduce. This crate is not a test suite: tests assert behaviour, benches measure.
 
+pub mod otlp;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! batches as the Collector's Kafka exporter writes them, the same batches as OTLP/JSON, and
 //! native JSON lines one per message. Prints one JSON line per format with events/s and MB/s.
 //!
-//! The OTLP batches are encoded here with prost from message types declared in this file, not
+//! The OTLP batches are encoded with prost from `kaizen_benches::otlp`'s message types, not
 //! with the decoder's own, so the bench also checks that both sides agree on the wire format.
 //!
 //! `cargo run --release -p kaizen-benches --bin codec-throughput -- --batches 5000`
@@ -11,6 +11,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use clap::Parser;
+use kaizen_benches::otlp::{
+    AnyValue, ExportLogsServiceRequest, KeyValue, LogRecord, Resource, ResourceLogs, ScopeLogs,
+};
 use kaizen_connectors::codecs::{decode, Format};
 use kaizen_connectors::OtlpSignal;
 use prost::Message;
@@ -30,63 +33,6 @@ struct Args {
     /// Timed passes over the same messages; the fastest is reported.
     #[arg(long, default_value_t = 3)]
     passes: usize,
-}
-
-// The OTLP logs subset a Collector writes, for encoding (field numbers from logs.proto).
-#[derive(Clone, PartialEq, Message)]
-struct ExportLogsServiceRequest {
-    #[prost(message, repeated, tag = "1")]
-    resource_logs: Vec<ResourceLogs>,
-}
-#[derive(Clone, PartialEq, Message)]
-struct ResourceLogs {
-    #[prost(message, optional, tag = "1")]
-    resource: Option<Resource>,
-    #[prost(message, repeated, tag = "2")]
-    scope_logs: Vec<ScopeLogs>,
-}
-#[derive(Clone, PartialEq, Message)]
-struct Resource {
-    #[prost(message, repeated, tag = "1")]
-    attributes: Vec<KeyValue>,
-}
-#[derive(Clone, PartialEq, Message)]
-struct ScopeLogs {
-    #[prost(message, repeated, tag = "2")]
-    log_records: Vec<LogRecord>,
-}
-#[derive(Clone, PartialEq, Message)]
-struct LogRecord {
-    #[prost(fixed64, tag = "1")]
-    time_unix_nano: u64,
-    #[prost(fixed64, tag = "11")]
-    observed_time_unix_nano: u64,
-    #[prost(int32, tag = "2")]
-    severity_number: i32,
-    #[prost(string, tag = "3")]
-    severity_text: String,
-    #[prost(message, optional, tag = "5")]
-    body: Option<AnyValue>,
-    #[prost(message, repeated, tag = "6")]
-    attributes: Vec<KeyValue>,
-    #[prost(bytes = "vec", tag = "9")]
-    trace_id: Vec<u8>,
-    #[prost(bytes = "vec", tag = "10")]
-    span_id: Vec<u8>,
-}
-#[derive(Clone, PartialEq, Message)]
-struct KeyValue {
-    #[prost(string, tag = "1")]
-    key: String,
-    #[prost(message, optional, tag = "2")]
-    value: Option<AnyValue>,
-}
-#[derive(Clone, PartialEq, Message)]
-struct AnyValue {
-    #[prost(string, optional, tag = "1")]
-    string_value: Option<String>,
-    #[prost(int64, optional, tag = "3")]
-    int_value: Option<i64>,
 }
 
 const SERVICES: [&str; 8] = [

@@ -39,6 +39,11 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
+use kaizen_benches::otlp::{
+    AnyValue, ExportLogsServiceRequest, ExportMetricsServiceRequest, ExportTraceServiceRequest,
+    Gauge, KeyValue, LogRecord, Metric, NumberDataPoint, Resource, ResourceLogs, ResourceMetrics,
+    ResourceSpans, ScopeLogs, ScopeMetrics, ScopeSpans, Span, Status, Sum,
+};
 use kaizen_benches::{peak_rss_mib, scenario_for};
 use kaizen_connectors::{
     kafka::KafkaSinkConfig, Format, InsightSink, KafkaInsightSink, KafkaSource, KafkaSourceConfig,
@@ -132,159 +137,12 @@ fn key_value(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
 }
 
-// ---------------------------------------------------------------------------------------------
-// OTLP messages, encode side (field numbers from opentelemetry/proto/**/*.proto).
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct ExportLogsServiceRequest {
-    #[prost(message, repeated, tag = "1")]
-    resource_logs: Vec<ResourceLogs>,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct ResourceLogs {
-    #[prost(message, optional, tag = "1")]
-    resource: Option<Resource>,
-    #[prost(message, repeated, tag = "2")]
-    scope_logs: Vec<ScopeLogs>,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct ScopeLogs {
-    #[prost(message, repeated, tag = "2")]
-    log_records: Vec<LogRecord>,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct LogRecord {
-    #[prost(fixed64, tag = "1")]
-    time_unix_nano: u64,
-    #[prost(fixed64, tag = "11")]
-    observed_time_unix_nano: u64,
-    #[prost(int32, tag = "2")]
-    severity_number: i32,
-    #[prost(string, tag = "3")]
-    severity_text: String,
-    #[prost(message, optional, tag = "5")]
-    body: Option<AnyValue>,
-    #[prost(message, repeated, tag = "6")]
-    attributes: Vec<KeyValue>,
-    #[prost(bytes = "vec", tag = "9")]
-    trace_id: Vec<u8>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct ExportMetricsServiceRequest {
-    #[prost(message, repeated, tag = "1")]
-    resource_metrics: Vec<ResourceMetrics>,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct ResourceMetrics {
-    #[prost(message, optional, tag = "1")]
-    resource: Option<Resource>,
-    #[prost(message, repeated, tag = "2")]
-    scope_metrics: Vec<ScopeMetrics>,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct ScopeMetrics {
-    #[prost(message, repeated, tag = "2")]
-    metrics: Vec<Metric>,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct Metric {
-    #[prost(string, tag = "1")]
-    name: String,
-    #[prost(message, optional, tag = "5")]
-    gauge: Option<Gauge>,
-    #[prost(message, optional, tag = "7")]
-    sum: Option<Sum>,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct Gauge {
-    #[prost(message, repeated, tag = "1")]
-    data_points: Vec<NumberDataPoint>,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct Sum {
-    #[prost(message, repeated, tag = "1")]
-    data_points: Vec<NumberDataPoint>,
-    #[prost(int32, tag = "2")]
-    aggregation_temporality: i32,
-    #[prost(bool, tag = "3")]
-    is_monotonic: bool,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct NumberDataPoint {
-    #[prost(message, repeated, tag = "7")]
-    attributes: Vec<KeyValue>,
-    #[prost(fixed64, tag = "3")]
-    time_unix_nano: u64,
-    #[prost(double, optional, tag = "4")]
-    as_double: Option<f64>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct ExportTraceServiceRequest {
-    #[prost(message, repeated, tag = "1")]
-    resource_spans: Vec<ResourceSpans>,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct ResourceSpans {
-    #[prost(message, optional, tag = "1")]
-    resource: Option<Resource>,
-    #[prost(message, repeated, tag = "2")]
-    scope_spans: Vec<ScopeSpans>,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct ScopeSpans {
-    #[prost(message, repeated, tag = "2")]
-    spans: Vec<Span>,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct Span {
-    #[prost(bytes = "vec", tag = "1")]
-    trace_id: Vec<u8>,
-    #[prost(bytes = "vec", tag = "2")]
-    span_id: Vec<u8>,
-    #[prost(string, tag = "5")]
-    name: String,
-    #[prost(int32, tag = "6")]
-    kind: i32,
-    #[prost(fixed64, tag = "7")]
-    start_time_unix_nano: u64,
-    #[prost(fixed64, tag = "8")]
-    end_time_unix_nano: u64,
-    #[prost(message, repeated, tag = "9")]
-    attributes: Vec<KeyValue>,
-    #[prost(message, optional, tag = "15")]
-    status: Option<Status>,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct Status {
-    #[prost(int32, tag = "3")]
-    code: i32,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct Resource {
-    #[prost(message, repeated, tag = "1")]
-    attributes: Vec<KeyValue>,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct KeyValue {
-    #[prost(string, tag = "1")]
-    key: String,
-    #[prost(message, optional, tag = "2")]
-    value: Option<AnyValue>,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct AnyValue {
-    #[prost(string, optional, tag = "1")]
-    string_value: Option<String>,
-}
-
 fn kv(key: &str, value: &str) -> KeyValue {
     KeyValue {
         key: key.to_owned(),
         value: Some(AnyValue {
             string_value: Some(value.to_owned()),
+            int_value: None,
         }),
     }
 }
@@ -357,6 +215,7 @@ impl OtlpBatches {
             severity_text: text.to_owned(),
             body: Some(AnyValue {
                 string_value: Some(log.message.clone()),
+                int_value: None,
             }),
             attributes: log
                 .attributes
@@ -369,6 +228,7 @@ impl OtlpBatches {
                 .get("trace_id")
                 .map(unhex)
                 .unwrap_or_default(),
+            span_id: Vec::new(),
         };
         if let Some(scope) = self.logs[i].scope_logs.first_mut() {
             scope.log_records.push(record);
