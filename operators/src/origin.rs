@@ -7,7 +7,7 @@ use kaizen_model::{ChangeRef, OriginCandidate, SignalRef, Symbol, Timestamp};
 
 use crate::ServiceGraph;
 
-/// Ranks an incident's services as probable origins, online, from three kinds of evidence:
+/// Ranks an incident's services as probable origins, online, from four kinds of evidence:
 ///
 /// * **onset order** — the origin usually degrades first; callers follow as timeouts and errors
 ///   propagate upstream;
@@ -77,8 +77,7 @@ impl OriginRanker {
         let Some(first) = per_service.values().map(|e| e.onset).min() else {
             return Vec::new();
         };
-        let services: Vec<&Symbol> = per_service.keys().copied().collect();
-        let others = services.len().saturating_sub(1).max(1) as f64;
+        let others = per_service.len().saturating_sub(1).max(1) as f64;
         let half_life = self.onset_half_life.as_secs_f64().max(1.0);
         // Deviations span orders of magnitude (a pegged CPU can be thousands of σ): compare
         // them on a log scale, relative to the strongest in the incident.
@@ -132,7 +131,7 @@ impl OriginRanker {
                     })
                     .map(|(o, _)| o.as_str())
                     .collect();
-                let graph_score = if services.len() == 1 {
+                let graph_score = if per_service.len() == 1 {
                     1.0
                 } else {
                     dependents.len() as f64 / others
