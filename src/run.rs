@@ -21,8 +21,8 @@ use kaizen_connectors::{
     KafkaSourceConfig, Readiness, Registry, SlackSink, TerminalSink, TerminalStyle,
 };
 use kaizen_engine::{
-    run_live, Both, ChannelLive, EngineConfig, KafkaLive, LiveConfig, LiveHooks, LiveSource,
-    Partition, Polled,
+    run_live, Assignment, Both, ChannelLive, EngineConfig, KafkaLive, LiveConfig, LiveHooks,
+    LiveSource, Partition, Polled,
 };
 
 use crate::config::{Config, StdoutFormat};
@@ -126,6 +126,14 @@ impl LiveSource for DeadLettering {
 
     fn lag(&self) -> Vec<(Partition, i64)> {
         self.source.lag()
+    }
+
+    fn awaits_assignment(&self) -> bool {
+        self.source.awaits_assignment()
+    }
+
+    fn take_assignment_changes(&mut self) -> Vec<Assignment> {
+        self.source.take_assignment_changes()
     }
 }
 

@@ -30,7 +30,9 @@ mod sources;
 mod watch;
 
 pub use config::EngineConfig;
-pub use live::{run_live, LiveConfig, LiveHooks, LiveReport, LiveSource, Partition, Polled};
+pub use live::{
+    run_live, Assignment, LiveConfig, LiveHooks, LiveReport, LiveSource, Partition, Polled,
+};
 pub use replay::{replay, EngineError, LatencySummary, ReplayHooks, ReplayReport};
 pub use sources::{Both, ChannelLive, KafkaLive};
 pub use watch::{reload, OnReload, RuleWatcher};

@@ -18,15 +18,19 @@
 //! longer than `max_incident_hold` stops holding them back. At shutdown, once the sinks are
 //! flushed, a last commit covers everything delivered.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+mod clocks;
+mod commits;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kaizen_connectors::InsightSink;
-use kaizen_model::{Event, IncidentStatus, Insight, PastIncident};
+use kaizen_model::{Event, Insight, PastIncident};
 
+use self::clocks::{Clocks, SharedClocks};
+use self::commits::{Spans, Uncommitted};
 use crate::dataflow::{self, Output, Stamped};
 use crate::replay::EngineError;
 use crate::EngineConfig;
@@ -76,6 +80,26 @@ pub trait LiveSource: Send {
     fn lag(&self) -> Vec<(Partition, i64)> {
         Vec::new()
     }
+    /// Whether this source's partitions are assigned to it (a consumer group member) and no
+    /// assignment has arrived yet: until one does, the source may hold events older than
+    /// anything read so far, so it holds the watermark (for at most the idle timeout).
+    fn awaits_assignment(&self) -> bool {
+        false
+    }
+    /// Partitions gained and lost since the last call, oldest first. An assigned partition
+    /// holds the watermark until it delivers or goes idle.
+    fn take_assignment_changes(&mut self) -> Vec<Assignment> {
+        Vec::new()
+    }
+}
+
+/// A change of the partitions a source owns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Assignment {
+    /// Now this source's.
+    Assigned(Vec<Partition>),
+    /// No longer this source's.
+    Revoked(Vec<Partition>),
 }
 
 /// A source as the driver holds it.
@@ -170,175 +194,6 @@ enum Report {
     Frontier(u64),
     CommitError(String),
     Lag(Partition, i64),
-}
-
-/// The newest event time seen per partition, and when it last spoke.
-#[derive(Default)]
-struct Clocks {
-    partitions: BTreeMap<Partition, (u64, Instant)>,
-}
-
-impl Clocks {
-    fn observe(&mut self, p: &Partition, ts: u64) {
-        let now = Instant::now();
-        let e = self.partitions.entry(p.clone()).or_insert((ts, now));
-        e.0 = e.0.max(ts);
-        e.1 = now;
-    }
-
-    /// The least newest-time over partitions that spoke recently (`None` when all are idle).
-    fn active(&self, idle: Duration) -> Option<u64> {
-        self.partitions
-            .values()
-            .filter(|(_, seen)| seen.elapsed() < idle)
-            .map(|(t, _)| *t)
-            .min()
-    }
-
-    /// The newest time seen on any partition.
-    fn newest(&self) -> Option<u64> {
-        self.partitions.values().map(|(t, _)| *t).max()
-    }
-
-    /// [`Clocks::active`], or the newest time when every partition is idle.
-    #[cfg(test)]
-    fn event_time(&self, idle: Duration) -> Option<u64> {
-        self.active(idle).or_else(|| self.newest())
-    }
-}
-
-/// What every worker knows of the others' event time: a worker with no active partition (or
-/// none at all) must not hold the shared frontier back, so the watermark is the least time over
-/// workers with active partitions, or the newest time anyone saw when all are idle.
-struct SharedClocks {
-    active: Vec<AtomicU64>,
-    newest: AtomicU64,
-}
-
-impl SharedClocks {
-    const NONE: u64 = u64::MAX;
-
-    fn new(workers: usize) -> SharedClocks {
-        SharedClocks {
-            active: (0..workers).map(|_| AtomicU64::new(Self::NONE)).collect(),
-            newest: AtomicU64::new(0),
-        }
-    }
-
-    fn publish(&self, worker: usize, local: &Clocks, idle: Duration) {
-        if let Some(slot) = self.active.get(worker) {
-            slot.store(local.active(idle).unwrap_or(Self::NONE), Ordering::Release);
-        }
-        if let Some(n) = local.newest() {
-            self.newest.fetch_max(n, Ordering::AcqRel);
-        }
-    }
-
-    fn event_time(&self) -> Option<u64> {
-        let least = self
-            .active
-            .iter()
-            .map(|a| a.load(Ordering::Acquire))
-            .min()
-            .unwrap_or(Self::NONE);
-        if least != Self::NONE {
-            return Some(least);
-        }
-        let newest = self.newest.load(Ordering::Acquire);
-        (newest > 0).then_some(newest)
-    }
-}
-
-/// Records fed but not yet committed: per partition, (last offset of a poll, newest event
-/// time up to it), in offset order.
-#[derive(Default)]
-struct Uncommitted {
-    by_partition: BTreeMap<Partition, VecDeque<(i64, u64)>>,
-}
-
-impl Uncommitted {
-    fn add(&mut self, p: &Partition, offset: i64, ts: u64) {
-        let q = self.by_partition.entry(p.clone()).or_default();
-        let newest = q.back().map_or(ts, |(_, t)| (*t).max(ts));
-        match q.back_mut() {
-            Some(last) if last.0 == offset => last.1 = newest,
-            _ => q.push_back((offset, newest)),
-        }
-    }
-
-    /// Offsets safe to commit: every record up to them is older than `safe_before`.
-    fn take_safe(&mut self, safe_before: u64) -> Vec<(Partition, i64)> {
-        let mut out = Vec::new();
-        for (p, q) in &mut self.by_partition {
-            let mut upto = None;
-            while let Some(&(offset, newest)) = q.front() {
-                if newest >= safe_before {
-                    break;
-                }
-                upto = Some(offset);
-                q.pop_front();
-            }
-            if let Some(o) = upto {
-                out.push((p.clone(), o + 1));
-            }
-        }
-        out
-    }
-}
-
-/// The event-time reach of the incidents delivered so far, which commits must not cut into:
-/// from `horizon` before an incident's first signal (what its detectors need to see again to
-/// raise that signal) to its resolution.
-#[derive(Default)]
-struct Spans {
-    /// Incident id → (first signal, resolution) in event-time milliseconds.
-    by_id: HashMap<String, (u64, Option<u64>)>,
-}
-
-impl Spans {
-    fn observe(&mut self, insight: &Insight) {
-        let opened = insight.opened_at.as_millis();
-        let resolved = (insight.status == IncidentStatus::Resolved).then(|| {
-            insight
-                .resolved_at
-                .unwrap_or(insight.updated_at)
-                .as_millis()
-        });
-        let span = self
-            .by_id
-            .entry(insight.id.clone())
-            .or_insert((opened, resolved));
-        span.0 = span.0.min(opened);
-        span.1 = resolved;
-    }
-
-    /// The latest time at most `candidate` before which records may be committed: not inside
-    /// any incident's reach, except that of one opened more than `max_hold` before
-    /// `candidate`. Forgets the incidents that resolved before it, which no later commit can
-    /// cut into.
-    fn safe_before(&mut self, candidate: u64, horizon: u64, max_hold: u64) -> u64 {
-        let oldest = candidate.saturating_sub(max_hold);
-        let mut safe = candidate;
-        loop {
-            let lower = self
-                .by_id
-                .values()
-                .filter(|(opened, resolved)| {
-                    *opened >= oldest
-                        && opened.saturating_sub(horizon) < safe
-                        && resolved.is_none_or(|r| r > safe)
-                })
-                .map(|(opened, _)| opened.saturating_sub(horizon))
-                .min();
-            match lower {
-                Some(l) if l < safe => safe = l,
-                _ => break,
-            }
-        }
-        self.by_id
-            .retain(|_, (_, resolved)| resolved.is_none_or(|r| r > safe));
-        safe
-    }
 }
 
 /// What a worker hands back when it stops, for the last commit once the sinks are flushed.
@@ -503,6 +358,60 @@ pub fn run_live(
     Ok(report)
 }
 
+/// What one poll read from one partition.
+#[derive(Default)]
+struct PollTally {
+    /// Events fed to the dataflow (not late).
+    fed: u64,
+    /// Newest event time read, late events included.
+    newest: Option<u64>,
+    /// Whether anything was read (undecodable records included).
+    read: bool,
+}
+
+impl PollTally {
+    fn read(&mut self, ts: Option<u64>) {
+        self.read = true;
+        if let Some(ts) = ts {
+            self.newest = Some(self.newest.map_or(ts, |n| n.max(ts)));
+        }
+    }
+}
+
+/// One tally per partition read in a poll, kept across polls so that the bookkeeping costs a
+/// lookup per record (usually of the same partition as the last) rather than a name per
+/// record.
+#[derive(Default)]
+struct PollTallies {
+    by_partition: Vec<(Partition, PollTally)>,
+    last: usize,
+}
+
+impl PollTallies {
+    fn of(&mut self, p: &Partition) -> &mut PollTally {
+        if self.by_partition.get(self.last).is_none_or(|(q, _)| q != p) {
+            self.last = match self.by_partition.iter().position(|(q, _)| q == p) {
+                Some(i) => i,
+                None => {
+                    self.by_partition.push((p.clone(), PollTally::default()));
+                    self.by_partition.len() - 1
+                }
+            };
+        }
+        &mut self.by_partition[self.last].1
+    }
+
+    /// Hands each partition read since the last call to `f` and resets it.
+    fn settle(&mut self, mut f: impl FnMut(&Partition, &PollTally)) {
+        for (p, tally) in &mut self.by_partition {
+            if tally.read {
+                f(p, tally);
+                *tally = PollTally::default();
+            }
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn drive(
     worker: &mut timely::worker::Worker,
@@ -525,9 +434,13 @@ fn drive(
     dataflow::load_topology(topology, worker.index(), config);
     let lateness = config.allowed_lateness.as_millis() as u64;
     let tick = (config.tick.as_millis() as u64).max(1);
-    let mut clocks = Clocks::default();
+    let mut clocks = Clocks::new(
+        source.as_ref().is_some_and(|s| s.awaits_assignment()),
+        Instant::now(),
+    );
     let mut uncommitted = Uncommitted::default();
     let mut polled = Vec::new();
+    let mut tallies = PollTallies::default();
     let mut counter = 0u64;
     let mut watermark = 0u64;
     let mut last_commit = Instant::now();
@@ -540,7 +453,7 @@ fn drive(
         } else {
             std::thread::sleep(Duration::from_millis(5));
         }
-        let mut fed: BTreeMap<Partition, u64> = BTreeMap::new();
+        let now = Instant::now();
         for p in polled.drain(..) {
             match p {
                 Polled::Event {
@@ -549,13 +462,14 @@ fn drive(
                     offset,
                 } => {
                     let ts = event.ts.as_millis();
-                    clocks.observe(&from, ts);
                     uncommitted.add(&from, offset, ts);
+                    let tally = tallies.of(&from);
+                    tally.read(Some(ts));
                     if ts < watermark {
                         let _ = tx.send(Report::Late(from, offset, event));
                         continue;
                     }
-                    *fed.entry(from).or_default() += 1;
+                    tally.fed += 1;
                     // Unique across workers; live input has no global line order.
                     let seq = counter * peers + index;
                     counter += 1;
@@ -568,14 +482,29 @@ fn drive(
                     offset,
                 } => {
                     uncommitted.add(&from, offset, 0);
+                    tallies.of(&from).read(None);
                     let _ = tx.send(Report::Rejected(from, offset, raw, reason));
                 }
             }
         }
-        for (p, n) in fed {
-            let _ = tx.send(Report::Events(p, n));
+        tallies.settle(|p, tally| {
+            if let Some(newest) = tally.newest {
+                clocks.observe(p, newest, now);
+            }
+            if tally.fed > 0 {
+                let _ = tx.send(Report::Events(p.clone(), tally.fed));
+            }
+        });
+        // After the poll's records: a partition revoked in this poll stays revoked.
+        if let Some(src) = source.as_mut() {
+            for change in src.take_assignment_changes() {
+                match change {
+                    Assignment::Assigned(parts) => clocks.assign(&parts, now),
+                    Assignment::Revoked(parts) => clocks.revoke(&parts),
+                }
+            }
         }
-        shared.publish(worker.index(), &clocks, live.idle_timeout);
+        shared.publish(worker.index(), &clocks, live.idle_timeout, now);
         let mut next = shared
             .event_time()
             .map_or(0, |t| t.saturating_sub(lateness));
@@ -628,83 +557,4 @@ fn drive(
         source,
         uncommitted,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(n: i32) -> Partition {
-        Partition {
-            stream: "t".into(),
-            partition: n,
-        }
-    }
-
-    #[test]
-    fn idle_partitions_do_not_hold_the_watermark_back() {
-        let mut c = Clocks::default();
-        c.observe(&p(0), 1_000);
-        c.observe(&p(1), 5_000);
-        assert_eq!(c.event_time(Duration::from_secs(60)), Some(1_000));
-        // With a zero idle timeout every partition is idle: the newest time counts.
-        assert_eq!(c.event_time(Duration::ZERO), Some(5_000));
-    }
-
-    fn insight(id: &str, opened_min: u64, resolved_min: Option<u64>) -> Insight {
-        let min = |m: u64| kaizen_model::Timestamp::from_millis(m * 60_000);
-        let mut i: Insight = serde_json::from_value(serde_json::json!({
-            "id": id, "version": 1, "status": "open", "title": "t", "severity": "warning",
-            "services": [], "impacted": [], "origin": [], "suspect_changes": [],
-            "similar": [], "timeline": [], "opened_at": 0, "updated_at": 0,
-            "resolved_at": null
-        }))
-        .expect("an insight");
-        i.opened_at = min(opened_min);
-        i.updated_at = min(resolved_min.unwrap_or(opened_min));
-        if let Some(r) = resolved_min {
-            i.status = IncidentStatus::Resolved;
-            i.resolved_at = Some(min(r));
-        }
-        i
-    }
-
-    #[test]
-    fn commits_never_cut_into_an_incident() {
-        const M: u64 = 60_000;
-        let (horizon, hold) = (30 * M, 24 * 60 * M);
-        let mut s = Spans::default();
-        // Nothing known: the candidate stands.
-        assert_eq!(s.safe_before(40 * M, horizon, hold), 40 * M);
-        // An incident open since minute 60 holds commits at minute 30…
-        s.observe(&insight("b", 60, None));
-        assert_eq!(s.safe_before(70 * M, horizon, hold), 30 * M);
-        // …and one that resolved at minute 25 after opening at minute 2 does not move that
-        // (it lies wholly before minute 30); but a candidate inside its reach goes before it.
-        s.observe(&insight("a", 2, Some(25)));
-        assert_eq!(s.safe_before(70 * M, horizon, hold), 30 * M);
-        let mut early = Spans::default();
-        early.observe(&insight("a", 2, Some(25)));
-        assert_eq!(early.safe_before(20 * M, horizon, hold), 0);
-        // Once "b" resolves, commits move on past it; resolved incidents behind are forgotten.
-        s.observe(&insight("b", 60, Some(110)));
-        assert_eq!(s.safe_before(140 * M, horizon, hold), 140 * M);
-        assert!(s.by_id.is_empty());
-        // An incident open longer than the hold stops holding commits back.
-        s.observe(&insight("c", 200, None));
-        assert_eq!(s.safe_before(300 * M, horizon, 60 * M), 300 * M);
-    }
-
-    #[test]
-    fn commits_stop_at_the_first_record_that_is_not_safe() {
-        let mut u = Uncommitted::default();
-        u.add(&p(0), 10, 1_000);
-        u.add(&p(0), 11, 3_000);
-        u.add(&p(0), 12, 2_000);
-        u.add(&p(1), 5, 500);
-        // Offset 12's records are newer than 2_500 only through 11's: nothing past 10 is safe.
-        assert_eq!(u.take_safe(2_500), vec![(p(0), 11), (p(1), 6)]);
-        assert_eq!(u.take_safe(10_000), vec![(p(0), 13)]);
-        assert!(u.take_safe(10_000).is_empty());
-    }
 }

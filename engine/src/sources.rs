@@ -4,16 +4,17 @@
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
-use kaizen_connectors::kafka::{KafkaRecord, RecordPayload};
+use kaizen_connectors::kafka::{AssignmentChange, KafkaRecord, PartitionId, RecordPayload};
 use kaizen_connectors::KafkaSource;
 use kaizen_model::Event;
 
-use crate::live::{LiveSource, Partition, Polled};
+use crate::live::{Assignment, LiveSource, Partition, Polled};
 
 /// A Kafka consumer as a [`LiveSource`].
 pub struct KafkaLive {
     source: KafkaSource,
     records: Vec<KafkaRecord>,
+    assigned: bool,
 }
 
 impl KafkaLive {
@@ -22,6 +23,7 @@ impl KafkaLive {
         KafkaLive {
             source,
             records: Vec::new(),
+            assigned: false,
         }
     }
 }
@@ -64,6 +66,33 @@ impl LiveSource for KafkaLive {
             .commit(&offsets)
             .map(|_| ())
             .map_err(|e| e.to_string())
+    }
+
+    fn awaits_assignment(&self) -> bool {
+        !self.assigned
+    }
+
+    fn take_assignment_changes(&mut self) -> Vec<Assignment> {
+        let partitions = |parts: Vec<PartitionId>| {
+            parts
+                .into_iter()
+                .map(|p| Partition {
+                    stream: p.topic.to_string(),
+                    partition: p.partition,
+                })
+                .collect()
+        };
+        self.source
+            .take_assignment_changes()
+            .into_iter()
+            .map(|change| match change {
+                AssignmentChange::Assigned(parts) => {
+                    self.assigned = true;
+                    Assignment::Assigned(partitions(parts))
+                }
+                AssignmentChange::Revoked(parts) => Assignment::Revoked(partitions(parts)),
+            })
+            .collect()
     }
 
     fn lag(&self) -> Vec<(Partition, i64)> {
@@ -151,5 +180,16 @@ impl LiveSource for Both {
 
     fn lag(&self) -> Vec<(Partition, i64)> {
         self.0.iter().flat_map(|s| s.lag()).collect()
+    }
+
+    fn awaits_assignment(&self) -> bool {
+        self.0.iter().any(|s| s.awaits_assignment())
+    }
+
+    fn take_assignment_changes(&mut self) -> Vec<Assignment> {
+        self.0
+            .iter_mut()
+            .flat_map(|s| s.take_assignment_changes())
+            .collect()
     }
 }

@@ -50,7 +50,8 @@ use kaizen_connectors::{
     OtlpSignal,
 };
 use kaizen_engine::{
-    run_live, EngineConfig, KafkaLive, LiveConfig, LiveHooks, LiveSource, Partition, Polled,
+    run_live, Assignment, EngineConfig, KafkaLive, LiveConfig, LiveHooks, LiveSource, Partition,
+    Polled,
 };
 use kaizen_model::{Event, EventBody, Insight, Level, MetricKind, SpanStatus, Timestamp};
 use kaizen_rules::{LiveRules, RuleSet};
@@ -986,6 +987,14 @@ impl LiveSource for Timed {
 
     fn lag(&self) -> Vec<(Partition, i64)> {
         self.inner.lag()
+    }
+
+    fn awaits_assignment(&self) -> bool {
+        self.inner.awaits_assignment()
+    }
+
+    fn take_assignment_changes(&mut self) -> Vec<Assignment> {
+        self.inner.take_assignment_changes()
     }
 }
 
