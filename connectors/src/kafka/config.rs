@@ -42,7 +42,10 @@ pub struct KafkaSourceConfig {
     /// `enable.auto.offset.store` must stay `false`.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
-    /// Most messages one [`poll`](super::KafkaSource::poll) returns.
+    /// Most events one [`poll`](super::KafkaSource::poll) returns (a batch message, such as
+    /// an OTLP export request, counts for its records; one message always fits). Counting
+    /// messages let a backlog of OTLP batches arrive as 400k events per poll: seconds of
+    /// latency and a large resident set before the dataflow could step.
     #[serde(default = "default_max_batch")]
     pub max_batch: usize,
 }

@@ -209,8 +209,9 @@ impl KafkaSource {
         })
     }
 
-    /// Waits up to `timeout` for a message, then takes whatever else is already fetched (at
-    /// most `max_batch` in all), appending the records to `out`; returns how many it added.
+    /// Waits up to `timeout` for a message, then takes whatever else is already fetched (until
+    /// the records hold `max_batch` events), appending the records to `out`; returns how many
+    /// records it added.
     /// Rebalances, statistics and retried errors are served here too, so call it regularly
     /// even when idle. Only librdkafka's fatal errors are returned.
     pub fn poll(
@@ -220,7 +221,8 @@ impl KafkaSource {
     ) -> Result<usize, KafkaError> {
         let mut wait = timeout;
         let mut added = 0;
-        while added < self.max_batch {
+        let mut events = 0;
+        while events < self.max_batch {
             let Some(result) = self.consumer.poll(wait) else {
                 break;
             };
@@ -230,6 +232,7 @@ impl KafkaSource {
                     let record = decode(&self.topics, &mut self.stats, &message);
                     self.positions
                         .insert(record.partition_id(), record.next_offset());
+                    events += record.events().len().max(1);
                     out.push(record);
                     added += 1;
                 }
