@@ -337,8 +337,22 @@ pub fn run(args: RunArgs) -> Result<()> {
             e.ts
         );
     };
+    // HTTP ingest counts its events at the route, where their format is known.
+    let topic_formats: std::collections::HashMap<String, &'static str> = config
+        .kafka
+        .iter()
+        .flat_map(|k| &k.topics)
+        .map(|t| (t.name.clone(), t.format.name()))
+        .collect();
     let mut on_events = |p: &kaizen_engine::Partition, n: u64| {
-        metrics.counter(&EVENTS_IN, &[("source", &p.stream)]).add(n);
+        if let Some(format) = topic_formats.get(&p.stream) {
+            let labels = [
+                ("source", "kafka"),
+                ("topic", &p.stream),
+                ("format", format),
+            ];
+            metrics.counter(&EVENTS_IN, &labels).add(n);
+        }
     };
     let mut on_history = |p: &kaizen_model::PastIncident| {
         if let Some(h) = history.as_mut() {

@@ -149,15 +149,21 @@ file = "out.jsonl"
         metrics.contains("kaizen_decode_errors_total 1"),
         "{metrics}"
     );
-    for topic in [&otlp_json, &otlp_proto] {
-        let prefix = format!("kaizen_events_in_total{{source=\"{topic}\"}} ");
+    for (topic, format) in [(&otlp_json, "otlp_json"), (&otlp_proto, "otlp_proto_logs")] {
+        let label = format!("topic=\"{topic}\"");
+        let format = format!("format=\"{format}\"");
         let decoded = metrics
             .lines()
-            .find_map(|l| l.strip_prefix(&prefix))
+            .find(|l| {
+                l.starts_with("kaizen_events_in_total{")
+                    && l.contains(&label)
+                    && l.contains(&format)
+            })
+            .and_then(|l| l.rsplit(' ').next())
             .and_then(|v| v.trim().parse::<u64>().ok());
         assert!(
             decoded.is_some_and(|n| n > 0),
-            "{prefix}: {decoded:?} in\n{metrics}"
+            "{label} {format}: {decoded:?} in\n{metrics}"
         );
     }
     let ready = http(
