@@ -25,6 +25,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use kaizen_connectors::slack::{Secret, SecretRef, SlackConfig};
 use kaizen_connectors::{Format, HttpConfig};
+use kaizen_engine::{EngineConfig, LiveConfig};
 use serde::{Deserialize, Deserializer};
 
 /// Everything `kaizen run` reads from `kaizen.toml`.
@@ -65,6 +66,13 @@ pub struct EngineSection {
     pub rules: Vec<PathBuf>,
     /// Reload rules when their files change or on SIGHUP.
     pub watch_rules: bool,
+    /// A caller → callee edge learnt from spans is forgotten this long (event time) after its
+    /// last span.
+    #[serde(with = "kaizen_connectors::duration_serde")]
+    pub span_edge_ttl: Duration,
+    /// A source partition silent this long (wall clock) stops holding event time back.
+    #[serde(with = "kaizen_connectors::duration_serde")]
+    pub idle_partition: Duration,
 }
 
 impl Default for EngineSection {
@@ -76,6 +84,8 @@ impl Default for EngineSection {
             history: None,
             rules: Vec::new(),
             watch_rules: false,
+            span_edge_ttl: EngineConfig::default().span_edge_ttl,
+            idle_partition: LiveConfig::default().idle_timeout,
         }
     }
 }
@@ -546,6 +556,10 @@ mod tests {
         assert_eq!(
             (c.engine.workers, c.engine.lateness),
             (1, Duration::from_secs(30))
+        );
+        assert_eq!(
+            (c.engine.span_edge_ttl, c.engine.idle_partition),
+            (Duration::from_secs(3600), Duration::from_secs(10))
         );
         assert!(c.kafka.is_none() && c.slack.is_none() && c.http.enabled);
         assert_eq!(c.sinks.stdout, StdoutFormat::Jsonl);

@@ -144,6 +144,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let mut engine = EngineConfig {
         workers: config.engine.workers.max(1),
         allowed_lateness: config.engine.lateness,
+        span_edge_ttl: config.engine.span_edge_ttl,
         ..EngineConfig::default()
     };
     if let Some(path) = &config.engine.topology {
@@ -380,7 +381,10 @@ pub fn run(args: RunArgs) -> Result<()> {
     let report = run_live(
         slots,
         &engine,
-        &LiveConfig::default(),
+        &LiveConfig {
+            idle_timeout: config.engine.idle_partition,
+            ..LiveConfig::default()
+        },
         &mut fanout,
         LiveHooks {
             on_rejected: Some(&mut on_rejected),
