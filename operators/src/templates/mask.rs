@@ -354,6 +354,61 @@ pub(crate) fn kind_of(text: &str) -> TokenKind {
     }
 }
 
+/// Whether two masked tokens differ only inside one identifier that holds a variable on each
+/// side: letters, digits and `/` joined by single `. : _ -` around a `<*>` (`rdd_<*>` /
+/// `broadcast_<*>_piece<*>`, `hm.baidu.com:<*>` / `csdnimg.cn:<*>`, `/<*>` /
+/// `IMB-MPI<*>_perf`). Such a difference is
+/// the variable's own spelling. A difference elsewhere — a word before a bracket
+/// (`LOGIN(uid=<*>)`), a key (`num=<*>` / `topActivity=<*>`), a word padded with dots
+/// (`icbi.........<*>`) — is a constant part of the message.
+pub(crate) fn differ_in_identifier(a: &str, b: &str) -> bool {
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    let prefix = x.iter().zip(y).take_while(|(p, q)| p == q).count();
+    let room = x.len().min(y.len()) - prefix;
+    let suffix = x
+        .iter()
+        .rev()
+        .zip(y.iter().rev())
+        .take(room)
+        .take_while(|(p, q)| p == q)
+        .count();
+    in_variable_identifier(x, prefix, x.len() - suffix)
+        && in_variable_identifier(y, prefix, y.len() - suffix)
+}
+
+/// Whether bytes `a..b` of masked token `t` (an empty range: the point `a`) lie inside one
+/// identifier (see [`differ_in_identifier`]) that contains a `<*>`.
+fn in_variable_identifier(t: &[u8], a: usize, b: usize) -> bool {
+    // Identifier spans, scanning once: a `<*>` and a path's `/` are part of one, another
+    // joiner only between two identifier characters.
+    let ident = |i: usize| is_alnum(t[i]) || t[i] == b'/' || t[i..].starts_with(b"<*>");
+    let mut i = 0;
+    while i < t.len() {
+        if !ident(i) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut variable = false;
+        loop {
+            if t[i..].starts_with(b"<*>") {
+                variable = true;
+                i += 3;
+            } else if i < t.len() && (is_alnum(t[i]) || t[i] == b'/')
+                || i + 1 < t.len() && is_joiner(t[i]) && t[i] != b',' && ident(i + 1)
+            {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        if start <= a && b <= i {
+            return variable;
+        }
+    }
+    false
+}
+
 /// FxHash over the bytes (multiply-rotate per word), never 0. Token identity is its 64-bit
 /// hash: no interner to grow without bound on high-cardinality tokens, and a collision between
 /// two tokens of one line's template is vanishingly unlikely (about 2⁻⁶⁴ per pair).
@@ -479,6 +534,30 @@ mod tests {
         assert_eq!(t.masked(0), "Ошибка");
         assert_eq!(t.hashes[1], WILD);
         assert_eq!(kind_of("a<*>"), TokenKind::Mixed);
+    }
+
+    #[test]
+    fn differences_inside_a_variable_identifier() {
+        // The variable's own spelling: same identifier, other letters around the number.
+        assert!(differ_in_identifier("rdd_<*>", "broadcast_<*>_piece<*>"));
+        assert!(differ_in_identifier("hm.baidu.com:<*>", "csdnimg.cn:<*>"));
+        assert!(differ_in_identifier("host-<*>", "db.local:<*>"));
+        assert!(differ_in_identifier("/<*>", "IMB-MPI<*>_perf"));
+        assert!(differ_in_identifier("\\<*>\\<*>", "\\<*>-WWID:<*>\\<*>"));
+        // Constant parts of the message: a word before a bracket, another key, a padded word.
+        assert!(!differ_in_identifier("(uid=<*>)", "LOGIN(uid=<*>)"));
+        assert!(!differ_in_identifier(
+            "num=<*>,flags=<*>",
+            "topActivity=<*>"
+        ));
+        assert!(!differ_in_identifier(
+            "icbi.........<*>",
+            "dcbf.........<*>"
+        ));
+        assert!(!differ_in_identifier("x<*>", "x<*>)"));
+        // Non-ASCII and placeholder-like text never panic.
+        assert!(differ_in_identifier("é<*>", "è<*>"));
+        assert!(!differ_in_identifier("<ok><*>", "<*"));
     }
 
     #[test]

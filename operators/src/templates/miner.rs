@@ -5,7 +5,9 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::align::{glob, lcs};
-use super::mask::{hash_token, kind_of, mix, TokenKind, Tokens, WILD, WILDCARD};
+use super::mask::{
+    differ_in_identifier, hash_token, kind_of, mix, TokenKind, Tokens, WILD, WILDCARD,
+};
 
 /// How [`TemplateMiner`] groups lines. One configuration serves every log source.
 #[derive(Clone, Debug)]
@@ -475,7 +477,7 @@ impl TemplateMiner {
                     s.equal += 1;
                 } else {
                     misses += 1;
-                    if word_difference(t.kinds[i], line.kinds[i]) {
+                    if word_difference(t, line, i) {
                         s.word_mismatch += 1;
                     }
                     if len - misses < need {
@@ -512,7 +514,7 @@ impl TemplateMiner {
             if t.tokens[i] == WILD || t.tokens[i] == line.hashes[i] {
                 continue;
             }
-            if !word_difference(t.kinds[i], line.kinds[i]) {
+            if !word_difference(t, line, i) {
                 t.generalise(i);
                 generalised = true;
             } else {
@@ -545,13 +547,20 @@ impl TemplateMiner {
     }
 }
 
-/// Whether a difference between two tokens is between constants (it needs
-/// [`TemplateConfig::word_variants`] variants to become `<*>`) rather than the mark of a
-/// variable (it generalises at once): a whole-token variable on either side, or a partly
-/// masked token on both sides (`host-3:<*>` / `db.local:<*>`), marks a variable.
-fn word_difference(a: TokenKind, b: TokenKind) -> bool {
+/// Whether the difference at position `i` between template `t` and the line is between
+/// constants (it needs [`TemplateConfig::word_variants`] variants to become `<*>`) rather
+/// than the mark of a variable (it generalises at once). A whole-token variable on either
+/// side marks a variable. Two partly masked tokens mark a variable only when they differ
+/// inside an identifier that holds the variable (`rdd_<*>` / `broadcast_<*>_piece<*>`,
+/// `host-<*>` / `db.local:<*>`); a difference outside it is a constant part of the message
+/// (`(uid=<*>)` / `LOGIN(uid=<*>)`, `num=<*>,flags=<*>` / `topActivity=<*>`).
+fn word_difference(t: &Template, line: &Tokens, i: usize) -> bool {
     use TokenKind::*;
-    a != Wild && b != Wild && !(a == Mixed && b == Mixed)
+    match (t.kinds[i], line.kinds[i]) {
+        (Wild, _) | (_, Wild) => false,
+        (Mixed, Mixed) => !differ_in_identifier(&t.texts[i], line.masked(i)),
+        _ => true,
+    }
 }
 
 /// Whether fixed template `t` matches the line exactly (every constant equal).

@@ -228,3 +228,27 @@ fn fields_and_flags_are_part_of_the_event() {
     let on = m.observe("collapse force=true delayed=false").id;
     assert_ne!(m.observe("collapse force=false delayed=false").id, on);
 }
+
+#[test]
+fn partly_masked_tokens_differ_in_constants_or_in_variables() {
+    let mut m = miner();
+    // A word outside the identifier holding the number is part of the event.
+    let plain = m.observe("session opened for user root by (uid=0)").id;
+    let login = m.observe("session opened for user root by LOGIN(uid=0)");
+    assert_ne!(login.id, plain);
+    assert_eq!(
+        login.template,
+        "session opened for user root by LOGIN(uid=<*>)"
+    );
+    let keys = m.observe("getRecentTasks: num=5,flags=0x1ff").id;
+    assert_ne!(
+        m.observe("getRecentTasks: topActivity=ComponentInfo{a/b}")
+            .id,
+        keys
+    );
+    // Another spelling of one identifier is another value of the variable.
+    let rdd = m.observe("Block rdd_4_1 stored as bytes").id;
+    let piece = m.observe("Block broadcast_2_piece0 stored as bytes");
+    assert_eq!((piece.id, piece.updated), (rdd, true));
+    assert_eq!(piece.template, "Block <*> stored as bytes");
+}
