@@ -328,9 +328,18 @@ fn is_joiner(b: u8) -> bool {
     matches!(b, b'.' | b':' | b',' | b'_' | b'-' | b'/')
 }
 
-/// Where a value that started at `i` ends: at a separator or closing quote or bracket.
+/// Where a value that started at `i` ends: at a separator or a closing quote or bracket that
+/// it did not open itself (`ws=WorkSource{10113},` → `WorkSource{10113}`).
 fn value_end(t: &[u8], mut i: usize) -> usize {
-    while i < t.len() && !matches!(t[i], b',' | b';' | b'"' | b'\'' | b')' | b']' | b'}' | b'&') {
+    let mut depth = 0u32;
+    while i < t.len() {
+        match t[i] {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' if depth > 0 => depth -= 1,
+            b',' | b';' if depth > 0 => {}
+            b',' | b';' | b'"' | b'\'' | b')' | b']' | b'}' | b'&' => break,
+            _ => {}
+        }
         i += 1;
     }
     i
@@ -534,6 +543,18 @@ mod tests {
         assert_eq!(t.masked(0), "Ошибка");
         assert_eq!(t.hashes[1], WILD);
         assert_eq!(kind_of("a<*>"), TokenKind::Mixed);
+    }
+
+    #[test]
+    fn values_keep_the_brackets_they_open() {
+        assert_eq!(
+            masked("ws=WorkSource{10113}, ws=null, f=g(a,b); (k=[1,2])"),
+            ["ws=<*>,", "ws=<*>,", "f=<*>;", "(k=<*>)"]
+        );
+        assert_eq!(
+            vars("ws=WorkSource{10113}, k={a"),
+            ["WorkSource{10113}", "{a"]
+        );
     }
 
     #[test]
