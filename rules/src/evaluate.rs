@@ -11,6 +11,7 @@ use kaizen_model::{
 };
 
 use crate::aggregate::Acc;
+use crate::evidence::Evidence;
 use crate::expr::Ctx;
 use crate::fast_hash::FxBuild;
 use crate::filter::{RowKind, RuleRow};
@@ -45,7 +46,7 @@ struct Win {
     end: u64,
     accs: Vec<Acc>,
     count: u64,
-    evidence: Vec<Arc<str>>,
+    evidence: Vec<Evidence>,
 }
 
 impl Win {
@@ -83,7 +84,7 @@ impl Win {
 struct Hit {
     values: Vec<Value>,
     window: Option<(u64, u64)>,
-    evidence: Vec<Arc<str>>,
+    evidence: Vec<Evidence>,
     count: u64,
 }
 
@@ -441,7 +442,7 @@ fn pairs(
                 Shape::Sequence(_) => Vec::new(),
             };
             let evidence = match (&row.evidence, other) {
-                (Some(a), Some(b)) => Some(Arc::from(format!("{b} ⨝ {a}"))),
+                (Some(a), Some(b)) => Some(Evidence::text(format!("{b} ⨝ {a}"))),
                 (a, b) => a.clone().or_else(|| b.cloned()),
             };
             joined.push(RuleRow {

@@ -10,10 +10,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use kaizen_model::{Event, EventBody, Signal, StableHasher, Symbol, Timestamp};
+use kaizen_model::{Event, EventBody, Signal, StableHasher, Symbol};
 use kaizen_operators::{TemplateConfig, TemplateMiner};
 
 use crate::aggregate::Acc;
+use crate::evidence::Evidence;
 use crate::expr::Ctx;
 use crate::fast_hash::{Fx, FxBuild};
 use crate::graph::Dependencies;
@@ -49,7 +50,7 @@ pub struct Partial {
     /// Rows combined.
     pub count: u64,
     /// The first few rows, described.
-    pub evidence: Vec<Arc<str>>,
+    pub evidence: Vec<Evidence>,
     /// The pane, `[start, end)` in ms.
     pub start: u64,
     /// See `start`.
@@ -74,7 +75,7 @@ pub struct RuleRow {
     /// Outputs (filter rules), aggregate arguments or measure arguments.
     pub values: Vec<Value>,
     /// A short description of the input, for explanations.
-    pub evidence: Option<Arc<str>>,
+    pub evidence: Option<Evidence>,
     /// Combined aggregates (`RowKind::Partial`).
     pub partial: Option<Box<Partial>>,
 }
@@ -193,11 +194,11 @@ impl RuleFilter {
             .as_ref()
             .map(|(id, text)| TemplateRef { id: *id, text });
         let row = Row::Event(event, tpl);
+        let mut row = Described::new(&row, seq);
         for &i in targets {
             test(
                 &rules.rules()[i],
-                &row,
-                seq,
+                &mut row,
                 self.graph.as_deref(),
                 &mut self.local,
                 out,
@@ -247,12 +248,11 @@ impl RuleFilter {
         let mut h = StableHasher::new();
         h.write_str(&signal.key);
         h.write_str(signal.kind.as_str());
-        let seq = h.finish();
+        let mut row = Described::new(&row, h.finish());
         for &i in rules.for_signals() {
             test(
                 &rules.rules()[i],
-                &row,
-                seq,
+                &mut row,
                 self.graph.as_deref(),
                 &mut self.local,
                 out,
@@ -261,14 +261,38 @@ impl RuleFilter {
     }
 }
 
+/// A row, its input position, and its description once a rule needed it (one description
+/// serves every rule).
+struct Described<'r, 'a> {
+    row: &'r Row<'a>,
+    seq: u64,
+    evidence: Option<Evidence>,
+}
+
+impl<'r, 'a> Described<'r, 'a> {
+    fn new(row: &'r Row<'a>, seq: u64) -> Self {
+        Described {
+            row,
+            seq,
+            evidence: None,
+        }
+    }
+
+    fn evidence(&mut self) -> Evidence {
+        self.evidence
+            .get_or_insert_with(|| Evidence::of(self.row, self.seq))
+            .clone()
+    }
+}
+
 fn test(
     rule: &Rule,
-    row: &Row<'_>,
-    seq: u64,
+    described: &mut Described<'_, '_>,
     graph: Option<&Dependencies>,
     local: &mut Local,
     out: &mut Vec<RuleRow>,
 ) {
+    let (row, seq) = (described.row, described.seq);
     let cx = Ctx::row(row).with_graph(graph);
     if let Some(plan) = &rule.join {
         for side in 0..2 {
@@ -291,7 +315,7 @@ fn test(
                 service: row.service().clone(),
                 kind: RowKind::Side(side as u8),
                 values: plan.slots[side].iter().map(|e| e.eval(&cx)).collect(),
-                evidence: Some(describe(row, seq)),
+                evidence: Some(described.evidence()),
                 partial: None,
             });
         }
@@ -333,7 +357,7 @@ fn test(
             }
             partial.count += 1;
             if partial.evidence.len() < 5 {
-                partial.evidence.push(describe(row, seq));
+                partial.evidence.push(described.evidence());
             }
         }
         return;
@@ -395,7 +419,7 @@ fn test(
         }
     }
     let evidence = (kind != RowKind::Miss && local.evidence.allow(rule.id, &local.key, ts))
-        .then(|| describe(row, seq));
+        .then(|| described.evidence());
     out.push(RuleRow {
         rule: rule.id,
         key: local.key.clone(),
@@ -407,51 +431,4 @@ fn test(
         evidence,
         partial: None,
     });
-}
-
-/// `12:03:04 log payments: Connection pool exhausted…` — enough to find the input again.
-fn describe(row: &Row<'_>, seq: u64) -> Arc<str> {
-    const MAX: usize = 100;
-    let clip = |s: &str| -> String {
-        match s.char_indices().nth(MAX) {
-            Some((i, _)) => format!("{}…", &s[..i]),
-            None => s.to_string(),
-        }
-    };
-    let text = match row {
-        Row::Event(e, _) => {
-            let what = match &e.body {
-                EventBody::Alert(a) => format!("{} {:?}", a.name.as_str(), a.status).to_lowercase(),
-                EventBody::Metric(m) => format!("{} = {}", m.name.as_str(), Value::Num(m.value)),
-                EventBody::Log(l) => format!("{} {}", l.level.as_str(), clip(&l.message)),
-                EventBody::Span(s) => format!(
-                    "{} → {} {:.0} ms {:?}",
-                    s.operation.as_str(),
-                    s.peer.as_ref().map_or("-", Symbol::as_str),
-                    s.duration_ms,
-                    s.status
-                ),
-                EventBody::Change(c) => format!(
-                    "{} {}",
-                    c.change_kind.as_str(),
-                    c.version.as_deref().unwrap_or("")
-                ),
-                EventBody::Feedback(_) => String::new(),
-            };
-            format!(
-                "{} #{seq} {} {}: {what}",
-                e.ts.clock(),
-                e.kind().as_str(),
-                e.service.as_str()
-            )
-        }
-        Row::Signal(s) => format!(
-            "{} signal {} {}: {}",
-            Timestamp::from_millis(s.ts.as_millis()).clock(),
-            s.kind.as_str(),
-            s.service.as_str(),
-            clip(&s.summary)
-        ),
-    };
-    Arc::from(text)
 }

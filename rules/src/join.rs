@@ -14,6 +14,7 @@ use sqlparser::ast::{self, BinaryOperator, JoinConstraint, JoinOperator, TableFa
 
 use crate::check::{at, Mode, Scope};
 use crate::diagnostic::{suggest, RuleError};
+use crate::evidence::Evidence;
 use crate::expr::{BinOp, Expr};
 use crate::schema::{Column, StreamName};
 use crate::syntax::MAX_INTERVAL;
@@ -462,7 +463,7 @@ impl JoinPlan {
 }
 
 /// A buffered row: event time, the columns the rule reads, and its evidence.
-type Buffered = (u64, Vec<Value>, Option<Arc<str>>);
+type Buffered = (u64, Vec<Value>, Option<Evidence>);
 
 /// One key's recent rows of both sides.
 #[derive(Clone, Debug, Default)]
@@ -484,8 +485,8 @@ impl JoinBuffers {
         side: usize,
         ts: u64,
         values: Vec<Value>,
-        evidence: Option<Arc<str>>,
-        mut pair: impl FnMut(&[Value], &[Value], Option<&Arc<str>>),
+        evidence: Option<Evidence>,
+        mut pair: impl FnMut(&[Value], &[Value], Option<&Evidence>),
     ) {
         self.expire(plan, ts);
         let other = 1 - side;

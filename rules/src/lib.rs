@@ -13,6 +13,7 @@ mod aggregate;
 mod check;
 mod diagnostic;
 mod evaluate;
+mod evidence;
 mod expr;
 mod fast_hash;
 mod filter;
@@ -30,6 +31,7 @@ mod value;
 
 pub use diagnostic::{suggest, Location, RuleError, SourceFile};
 pub use evaluate::{RuleEvaluator, RuleOutput, QUIET_MS};
+pub use evidence::Evidence;
 pub use filter::{RowKind, RuleFilter, RuleRow};
 pub use fixtures::{fixture_path, run, run_fixture, run_inputs, run_with_graph, FixtureReport};
 pub use graph::Dependencies;

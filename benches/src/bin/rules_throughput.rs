@@ -33,6 +33,9 @@ struct Args {
     /// Where the generated input and rules are written.
     #[arg(long, default_value = "target/bench-data")]
     data_dir: PathBuf,
+    /// Run only one configuration (`with_rules` or `without_rules`), e.g. under a profiler.
+    #[arg(long)]
+    only: Option<String>,
 }
 
 const METRICS: [(&str, f64); 6] = [
@@ -110,6 +113,9 @@ fn main() -> Result<()> {
             .into_iter()
             .enumerate()
         {
+            if args.only.as_deref().is_some_and(|o| o != label) {
+                continue;
+            }
             let r = run(&path, config)?;
             let rate = r.events as f64 / r.elapsed_secs;
             best[i] = best[i].max(rate);
