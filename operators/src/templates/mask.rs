@@ -363,13 +363,14 @@ pub(crate) fn kind_of(text: &str) -> TokenKind {
     }
 }
 
-/// Whether two masked tokens differ only inside one identifier that holds a variable on each
-/// side: letters, digits and `/` joined by single `. : _ -` around a `<*>` (`rdd_<*>` /
-/// `broadcast_<*>_piece<*>`, `hm.baidu.com:<*>` / `csdnimg.cn:<*>`, `/<*>` /
-/// `IMB-MPI<*>_perf`). Such a difference is
-/// the variable's own spelling. A difference elsewhere — a word before a bracket
-/// (`LOGIN(uid=<*>)`), a key (`num=<*>` / `topActivity=<*>`), a word padded with dots
-/// (`icbi.........<*>`) — is a constant part of the message.
+/// Whether two masked tokens differ only inside one identifier on each side, at least one of
+/// which holds a variable (with a word on the other side, inside a shared frame): letters,
+/// digits and `/` joined by single `. : _ - ` around a `<*>`
+/// (`rdd_<*>` / `broadcast_<*>_piece<*>`, `hm.baidu.com:<*>` / `csdnimg.cn:<*>`, `/<*>` /
+/// `IMB-MPI<*>_perf`, `chdir(/<*>)` / `chdir(pwd)`). Such a difference is the variable's own
+/// spelling, as a whole-token variable against a word is. A difference elsewhere — a word
+/// before a bracket (`LOGIN(uid=<*>)`), a key (`num=<*>` / `topActivity=<*>`), a word padded
+/// with dots (`icbi.........<*>`), two plain words — is a constant part of the message.
 pub(crate) fn differ_in_identifier(a: &str, b: &str) -> bool {
     let (x, y) = (a.as_bytes(), b.as_bytes());
     let prefix = x.iter().zip(y).take_while(|(p, q)| p == q).count();
@@ -381,13 +382,25 @@ pub(crate) fn differ_in_identifier(a: &str, b: &str) -> bool {
         .take(room)
         .take_while(|(p, q)| p == q)
         .count();
-    in_variable_identifier(x, prefix, x.len() - suffix)
-        && in_variable_identifier(y, prefix, y.len() - suffix)
+    // A word against a variable needs a shared frame around them (`chdir(…)`, `org.apache.…`):
+    // alone, `SOCKS<*>` / `HTTPS` are two names.
+    let framed = || {
+        let outside = |s: &[u8]| s.iter().any(|&c| !is_alnum(c));
+        outside(&x[..prefix]) || outside(&x[x.len() - suffix..])
+    };
+    match (
+        identifier_around(x, prefix, x.len() - suffix),
+        identifier_around(y, prefix, y.len() - suffix),
+    ) {
+        (Some(true), Some(true)) => true,
+        (Some(p), Some(q)) => p != q && framed(),
+        _ => false,
+    }
 }
 
 /// Whether bytes `a..b` of masked token `t` (an empty range: the point `a`) lie inside one
-/// identifier (see [`differ_in_identifier`]) that contains a `<*>`.
-fn in_variable_identifier(t: &[u8], a: usize, b: usize) -> bool {
+/// identifier (see [`differ_in_identifier`]), and if so whether it contains a `<*>`.
+fn identifier_around(t: &[u8], a: usize, b: usize) -> Option<bool> {
     // Identifier spans, scanning once: a `<*>` and a path's `/` are part of one, another
     // joiner only between two identifier characters.
     let ident = |i: usize| is_alnum(t[i]) || t[i] == b'/' || t[i..].starts_with(b"<*>");
@@ -412,10 +425,10 @@ fn in_variable_identifier(t: &[u8], a: usize, b: usize) -> bool {
             }
         }
         if start <= a && b <= i {
-            return variable;
+            return Some(variable);
         }
     }
-    false
+    None
 }
 
 /// FxHash over the bytes (multiply-rotate per word), never 0. Token identity is its 64-bit
@@ -579,6 +592,16 @@ mod tests {
         // Non-ASCII and placeholder-like text never panic.
         assert!(differ_in_identifier("é<*>", "è<*>"));
         assert!(!differ_in_identifier("<ok><*>", "<*"));
+        // A word in the place of a variable is a value of it; two words are constants.
+        assert!(differ_in_identifier("chdir(/<*>)", "chdir(pwd)"));
+        assert!(differ_in_identifier(
+            "mapreduce.v<*>.app.JobEvent",
+            "mapreduce.jobhistory.Event"
+        ));
+        assert!(!differ_in_identifier("chdir(tmp)", "chdir(pwd)"));
+        assert!(!differ_in_identifier("(<*>)", "(pwd"));
+        assert!(!differ_in_identifier("SOCKS<*>", "HTTPS"));
+        assert!(!differ_in_identifier("storage<*>", "root_domain"));
     }
 
     #[test]

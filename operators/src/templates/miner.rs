@@ -212,7 +212,11 @@ impl Placed {
 ///   addresses never count as differences;
 /// * a position holding plain words becomes `<*>` only once [`TemplateConfig::word_variants`]
 ///   templates differ there and nowhere else, and never at the first token (Drain's insight
-///   that messages start with constants); until then each variant is its own template;
+///   that messages start with constants); until then each variant is its own template, and
+///   when the position turns out variable (a number shows up there) its variants fold in;
+/// * a partly masked token differs as a variable only inside the identifier holding the
+///   variable (`rdd_<*>` / `broadcast_<*>_piece<*>`, `chdir(/<*>)` / `chdir(pwd)`), as a
+///   constant elsewhere (`(uid=<*>)` / `LOGIN(uid=<*>)`);
 /// * a line that matches nothing is aligned with templates of other lengths: when every
 ///   difference lies next to a variable, the template's `<*>` may span several tokens
 ///   (`bytes sent` / `bytes (1.16 KB) sent`);
@@ -510,12 +514,14 @@ impl TemplateMiner {
         };
         let mut words: Vec<usize> = Vec::new();
         let mut generalised = false;
+        let mut only: Option<usize> = None;
         for i in 0..t.tokens.len() {
             if t.tokens[i] == WILD || t.tokens[i] == line.hashes[i] {
                 continue;
             }
             if !word_difference(t, line, i) {
                 t.generalise(i);
+                only = if generalised { None } else { Some(i) };
                 generalised = true;
             } else {
                 words.push(i);
@@ -524,6 +530,14 @@ impl TemplateMiner {
         if generalised {
             t.render();
             self.cache.clear();
+        }
+        // A position that turned out to be variable absorbs the word variants kept apart
+        // there (`root_domain`, `cluster_root_backup`, then `root3_domain`).
+        if let Some(p) = only.filter(|_| words.is_empty()) {
+            let skeleton = merge::skeleton(&t.tokens, p);
+            if self.variants.contains_key(&skeleton) {
+                return Placed::found(self.fold_variants(skeleton, p, slot), true);
+            }
         }
         if score.word_mismatch == 0 || words.is_empty() {
             return Placed::found(slot, generalised);
@@ -550,16 +564,17 @@ impl TemplateMiner {
 /// Whether the difference at position `i` between template `t` and the line is between
 /// constants (it needs [`TemplateConfig::word_variants`] variants to become `<*>`) rather
 /// than the mark of a variable (it generalises at once). A whole-token variable on either
-/// side marks a variable. Two partly masked tokens mark a variable only when they differ
+/// side marks a variable. A partly masked token marks a variable only when the two differ
 /// inside an identifier that holds the variable (`rdd_<*>` / `broadcast_<*>_piece<*>`,
-/// `host-<*>` / `db.local:<*>`); a difference outside it is a constant part of the message
-/// (`(uid=<*>)` / `LOGIN(uid=<*>)`, `num=<*>,flags=<*>` / `topActivity=<*>`).
+/// `host-<*>` / `db.local:<*>`, `chdir(/<*>)` / `chdir(pwd)`); a difference outside it is a
+/// constant part of the message (`(uid=<*>)` / `LOGIN(uid=<*>)`, `num=<*>,flags=<*>` /
+/// `topActivity=<*>`).
 fn word_difference(t: &Template, line: &Tokens, i: usize) -> bool {
     use TokenKind::*;
     match (t.kinds[i], line.kinds[i]) {
         (Wild, _) | (_, Wild) => false,
-        (Mixed, Mixed) => !differ_in_identifier(&t.texts[i], line.masked(i)),
-        _ => true,
+        (Word, Word) => true,
+        _ => !differ_in_identifier(&t.texts[i], line.masked(i)),
     }
 }
 

@@ -34,7 +34,19 @@ impl TemplateMiner {
                 evicted,
             };
         }
+        Placed::found(self.fold_variants(skeleton, p, slot), true)
+    }
+
+    /// Merges the live templates kept apart as word variants under `skeleton` (they differ
+    /// only at `p`) into the oldest, which generalises at `p`; returns its slot (`slot` when
+    /// none is left).
+    pub(super) fn fold_variants(&mut self, skeleton: u64, p: usize, slot: u32) -> u32 {
         let mut ids = self.variants.remove(&skeleton).unwrap_or_default();
+        if let Some(id) = self.slot(slot).map(|t| t.id) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
         ids.sort_unstable();
         let mut survivor: Option<u32> = None;
         for id in ids {
@@ -63,7 +75,7 @@ impl TemplateMiner {
         }
         self.trim_aliases();
         self.cache.clear();
-        Placed::found(survivor, true)
+        survivor
     }
 
     /// Aligns a line that matched nothing with templates of other lengths; when all the
@@ -152,7 +164,7 @@ impl TemplateMiner {
 }
 
 /// A template's tokens with position `p` as `<*>`: variants of one word share it.
-fn skeleton(tokens: &[u64], p: usize) -> u64 {
+pub(super) fn skeleton(tokens: &[u64], p: usize) -> u64 {
     tokens
         .iter()
         .enumerate()

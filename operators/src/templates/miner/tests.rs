@@ -252,3 +252,43 @@ fn partly_masked_tokens_differ_in_constants_or_in_variables() {
     assert_eq!((piece.id, piece.updated), (rdd, true));
     assert_eq!(piece.template, "Block <*> stored as bytes");
 }
+
+#[test]
+fn a_word_inside_a_shared_frame_is_a_value_of_the_variable() {
+    let mut m = miner();
+    let path = m
+        .observe("ciod: LOGIN chdir(/p/gb1/stella/RAPTOR/2183) failed")
+        .id;
+    let pwd = m.observe("ciod: LOGIN chdir(pwd) failed");
+    assert_eq!((pwd.id, pwd.updated), (path, true));
+    assert_eq!(pwd.template, "ciod: LOGIN <*> failed");
+    // Without a shared frame a name with a digit is still a name.
+    let socks = m
+        .observe("proxy.example.org:5070 open through proxy SOCKS5")
+        .id;
+    assert_ne!(
+        m.observe("proxy.example.org:5070 open through proxy HTTPS")
+            .id,
+        socks
+    );
+}
+
+#[test]
+fn a_position_found_variable_absorbs_its_word_variants() {
+    let mut m = miner();
+    let first = m.observe("domain root_domain is no longer served").id;
+    let second = m.observe("domain cluster_backup is no longer served");
+    assert!(second.is_new);
+    let second = second.id;
+    let third = m.observe("domain root3_domain is no longer served");
+    assert_eq!(third.id, first, "the oldest variant survives");
+    assert!(third.updated);
+    assert_eq!(third.merged, [second]);
+    assert_eq!(third.template, "domain <*> is no longer served");
+    assert_eq!(m.resolve(second), Some(first));
+    assert_eq!(
+        m.observe("domain cluster_backup is no longer served").id,
+        first
+    );
+    assert_eq!(m.len(), 1);
+}
