@@ -225,6 +225,7 @@ mod tests {
                 service: Symbol::new("payments"),
                 score: 0.71,
                 evidence: vec!["first to degrade".into()],
+                deviation: None,
             }],
             suspect_changes: vec![],
             similar: vec![],

@@ -514,6 +514,7 @@ fn insight(id: &str, version: u32) -> Insight {
             service: Symbol::new("payments"),
             score: 0.8,
             evidence: vec!["first to degrade".into()],
+            deviation: None,
         }],
         suspect_changes: vec![],
         similar: vec![],

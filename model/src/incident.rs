@@ -62,6 +62,11 @@ pub struct OriginCandidate {
     pub score: f64,
     /// Why, in words a responder reads at a glance.
     pub evidence: Vec<String>,
+    /// The largest deviation from normal among its signals, in units of the series' usual
+    /// spread (learned-baseline signals only): comparable across incidents, so concurrent
+    /// incidents can be triaged by how abnormal they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deviation: Option<f64>,
 }
 
 /// A change near the incident in time and in the graph: a suspect.

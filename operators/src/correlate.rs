@@ -304,7 +304,14 @@ impl IncidentCorrelator {
                 || !self.config.needs_corroboration.contains(&signal.kind))
     }
 
-    /// The open incident a new signal belongs to: recently active, close in the graph.
+    /// The open incident a new signal belongs to: recently active, close in the graph, and
+    /// on a dependency path with one of its possible causes.
+    ///
+    /// Closeness alone merges two faults through a service both of them hurt: a caller sick
+    /// from one dependency is one hop from its other dependency, which may be failing on its
+    /// own. So the signal's service must also depend on, or be depended on by (any number of
+    /// hops), one of the incident's roots — its sick services none of whose dependencies in
+    /// the incident is sick — or be one of them.
     fn best_incident_for(&self, signal: &Signal) -> Option<String> {
         let horizon = signal.ts.minus(self.config.join_window);
         self.open
@@ -313,16 +320,29 @@ impl IncidentCorrelator {
             .filter_map(|(id, inc)| {
                 // Only services still showing symptoms attract new signals: an incident in its
                 // quiet period does not absorb a fresh problem next door.
-                let hops = inc
+                let sick: BTreeSet<&Symbol> = inc
                     .signals
                     .iter()
                     .filter(|s| s.ended.is_none())
                     .map(|s| &s.service)
+                    .collect();
+                let hops = sick
+                    .iter()
                     .filter_map(|s| {
                         self.graph
                             .causal_distance(&signal.service, s, self.config.max_hops)
                     })
                     .min()?;
+                let related = |root: &&Symbol| {
+                    **root == signal.service
+                        || self.graph.depends_on(&signal.service, root)
+                        || self.graph.depends_on(root, &signal.service)
+                };
+                let is_root = |r: &&&Symbol| !sick.iter().any(|s| self.graph.depends_on(r, s));
+                sick.iter()
+                    .filter(is_root)
+                    .any(|r| related(r))
+                    .then_some(())?;
                 Some((hops, inc.opened_at, id))
             })
             .min()

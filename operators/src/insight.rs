@@ -239,6 +239,7 @@ mod tests {
                 service: Symbol::new("db"),
                 score: 0.8,
                 evidence: vec![],
+                deviation: None,
             }],
             signals: vec![
                 sref("db", "SlowQueries", Severity::Warning),

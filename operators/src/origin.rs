@@ -195,6 +195,7 @@ impl OriginRanker {
                     service: service.clone(),
                     score,
                     evidence,
+                    deviation: (strength > 0.0).then_some(strength),
                 }
             })
             .collect();

@@ -7,8 +7,15 @@
 //! probable origins; AC@k is the share of cases whose root cause is among the first k, and
 //! Avg@5 the mean of AC@1..5.
 //!
+//! A case can open several incidents (this data has restarts and load shifts besides the
+//! injected fault). The case's ranking is that of the incident a responder triages first: the
+//! most abnormal one, whose candidates show the largest deviation from normal (as BARO ranks
+//! by the size of each metric's change). `ac@1_most_services` reads the incident with the
+//! most services instead, for comparison with earlier runs.
+//!
 //! `cargo run --release -p kaizen-benches --bin eval-rca -- ../shared/data/sockshop-rca`
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -17,7 +24,8 @@ use clap::Parser;
 use kaizen_connectors::{JsonlSource, LatestInsights};
 use kaizen_engine::{replay, EngineConfig, ReplayHooks};
 use kaizen_model::{
-    Event, EventBody, Labels, Metric, MetricKind, OriginCandidate, Symbol, Timestamp, Topology,
+    Event, EventBody, Insight, Labels, Metric, MetricKind, OriginCandidate, Symbol, Timestamp,
+    Topology,
 };
 use serde_json::json;
 
@@ -129,9 +137,27 @@ fn case_events(case: &Path) -> Result<String> {
     Ok(out)
 }
 
-/// The ranked origins the engine concluded for a case: from the last version of the incident
-/// with the most services (the fault's incident), or nothing if none opened.
-fn ranked_origins(case: &Path, config: &EngineConfig) -> Result<Vec<OriginCandidate>> {
+/// The most abnormal incident first, then the one with the most services.
+fn by_deviation(i: &Insight) -> (f64, usize) {
+    let deviation = i
+        .origin
+        .iter()
+        .filter_map(|c| c.deviation)
+        .fold(0.0, f64::max);
+    (deviation, i.services.len())
+}
+
+/// By the number of services, then the earliest.
+fn by_services(i: &Insight) -> (usize, std::cmp::Reverse<Timestamp>) {
+    (i.services.len(), std::cmp::Reverse(i.opened_at))
+}
+
+/// The ranked origins the engine concluded for a case, read from the last version of the
+/// incident that `key` puts first (nothing if none opened); for each of the two orders.
+fn ranked_origins(
+    case: &Path,
+    config: &EngineConfig,
+) -> Result<(Vec<OriginCandidate>, Vec<OriginCandidate>)> {
     let events = case_events(case)?;
     let mut sink = LatestInsights::default();
     replay(
@@ -140,13 +166,15 @@ fn ranked_origins(case: &Path, config: &EngineConfig) -> Result<Vec<OriginCandid
         &mut sink,
         ReplayHooks::default(),
     )?;
-    let best = sink.by_id().values().max_by(|a, b| {
-        a.services
-            .len()
-            .cmp(&b.services.len())
-            .then(b.opened_at.cmp(&a.opened_at))
+    let incidents = sink.by_id();
+    let most_abnormal = incidents.values().max_by(|a, b| {
+        by_deviation(a)
+            .partial_cmp(&by_deviation(b))
+            .unwrap_or(Ordering::Equal)
     });
-    Ok(best.map(|i| i.origin.clone()).unwrap_or_default())
+    let most_services = incidents.values().max_by_key(|i| by_services(i));
+    let origins = |i: Option<&Insight>| i.map(|i| i.origin.clone()).unwrap_or_default();
+    Ok((origins(most_abnormal), origins(most_services)))
 }
 
 fn main() -> Result<()> {
@@ -165,6 +193,7 @@ fn main() -> Result<()> {
         bail!("no <service>-<fault> folders in {}", args.dir.display());
     }
     let mut hits = [0usize; 5];
+    let mut hits_by_size = 0usize;
     let mut cases = 0usize;
     for folder in &folders {
         let name = folder
@@ -180,8 +209,11 @@ fn main() -> Result<()> {
             .collect();
         case_dirs.sort();
         for case in case_dirs {
-            let ranked = ranked_origins(&case, &config)?;
+            let (ranked, by_size) = ranked_origins(&case, &config)?;
             let rank = ranked.iter().position(|c| c.service.as_str() == root);
+            if by_size.first().is_some_and(|c| c.service.as_str() == root) {
+                hits_by_size += 1;
+            }
             for (k, hit) in hits.iter_mut().enumerate() {
                 if rank.is_some_and(|r| r <= k) {
                     *hit += 1;
@@ -205,7 +237,8 @@ fn main() -> Result<()> {
     println!(
         "{}",
         json!({"cases": cases, "ac@1": ac(1), "ac@3": ac(3), "avg@5": avg5,
-               "ac@2": ac(2), "ac@4": ac(4), "ac@5": ac(5)})
+               "ac@2": ac(2), "ac@4": ac(4), "ac@5": ac(5),
+               "ac@1_most_services": hits_by_size as f64 / cases.max(1) as f64})
     );
     Ok(())
 }

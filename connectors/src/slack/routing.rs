@@ -115,6 +115,7 @@ mod tests {
                     service: Symbol::new(o),
                     score: 0.9,
                     evidence: vec![],
+                    deviation: None,
                 })
                 .into_iter()
                 .collect(),

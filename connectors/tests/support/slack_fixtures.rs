@@ -39,6 +39,7 @@ pub fn insight(id: &str, version: u32, services: &[&str], timeline: usize) -> In
             service: Symbol::new(services[0]),
             score: 0.8,
             evidence: vec!["first to degrade".into()],
+            deviation: None,
         }],
         suspect_changes: vec![],
         similar: vec![SimilarIncident {
@@ -79,6 +80,7 @@ pub fn huge_insight() -> Insight {
             evidence: (0..50)
                 .map(|e| long(300, &format!("evidence {e}")))
                 .collect(),
+            deviation: Some(42.0),
         })
         .collect();
     i.suspect_changes = (0..300)

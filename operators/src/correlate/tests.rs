@@ -167,6 +167,34 @@ fn siblings_failing_together_are_two_incidents_unless_their_shared_dependency_is
 }
 
 #[test]
+fn a_caller_hurt_by_two_faults_does_not_bridge_them() {
+    // cart fails and web follows; then search fails on its own. search is one hop from web,
+    // but neither depends on the other's cause: a second incident.
+    let pairs = incident_ids(
+        shared_estate(),
+        &[
+            sig("cart", "a", SignalState::Open, 0),
+            sig("web", "b", SignalState::Open, 20),
+            sig("search", "c", SignalState::Open, 120),
+        ],
+    );
+    let id = |svc: &str| pairs.iter().find(|(s, _)| s == svc).map(|(_, i)| i.clone());
+    assert_eq!(id("web"), id("cart"), "{pairs:?}");
+    assert_ne!(id("search"), id("cart"), "{pairs:?}");
+    // Their shared database failing next is a cause of both: it joins the incident.
+    let pairs = incident_ids(
+        shared_estate(),
+        &[
+            sig("cart", "a", SignalState::Open, 0),
+            sig("web", "b", SignalState::Open, 20),
+            sig("db", "d", SignalState::Open, 120),
+        ],
+    );
+    let ids: std::collections::BTreeSet<&String> = pairs.iter().map(|(_, i)| i).collect();
+    assert_eq!(ids.len(), 1, "{pairs:?}");
+}
+
+#[test]
 fn a_flap_inside_the_quiet_period_keeps_the_incident_open() {
     let out = run(
         &[

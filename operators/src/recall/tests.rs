@@ -45,6 +45,7 @@ fn incident(
             service: Symbol::new(origin),
             score: 1.0,
             evidence: vec![],
+            deviation: None,
         }],
         signals,
         changes: vec![],

@@ -19,6 +19,7 @@ fn insight() -> Insight {
             service: Symbol::new("payments"),
             score: 0.71,
             evidence: vec!["first to degrade".into(), "deploy 2 min before".into()],
+            deviation: None,
         }],
         suspect_changes: vec![ChangeRef {
             ts: Timestamp::from_millis(3_590_000),
