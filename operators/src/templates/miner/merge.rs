@@ -187,7 +187,12 @@ fn gaps_are_variable(t: &Template, b: &[TokenKind], anchors: &[(u16, u16)], k: u
             // A value ending the previous constant (`tag="<*>`) may run on over spaces.
             let spill = pi > 0 && t.texts[pi - 1].ends_with(WILDCARD);
             let variable = spill || ga.iter().chain(gb).any(|k| *k != TokenKind::Word);
-            if !variable {
+            // Words on one side only are an optional clause (`detected` / `detected over <*>
+            // seconds`): another event, not a longer value.
+            let clause = !spill
+                && (ga.is_empty() || gb.is_empty())
+                && ga.iter().chain(gb).any(|k| *k == TokenKind::Word);
+            if !variable || clause {
                 return false;
             }
             words += ga

@@ -292,3 +292,19 @@ fn a_position_found_variable_absorbs_its_word_variants() {
     );
     assert_eq!(m.len(), 1);
 }
+
+#[test]
+fn an_optional_clause_is_another_event() {
+    let mut m = miner();
+    let short = m
+        .observe("1 ddr error(s) (dcr 0x0155) detected and corrected")
+        .id;
+    let long = m.observe("2 ddr error(s) (dcr 0x0155) detected and corrected over 27 seconds");
+    assert_ne!(long.id, short);
+    assert!(long.merged.is_empty());
+    let pci = m.observe("PCI: Probing PCI hardware").id;
+    assert_ne!(m.observe("PCI: Probing PCI hardware (bus 00)").id, pci);
+    // A longer value with no words of its own still joins (see variable_length_parameters).
+    let sent = m.observe("close, 1190 bytes sent").id;
+    assert_eq!(m.observe("close, 451 bytes (451 B) sent").id, sent);
+}
