@@ -481,9 +481,6 @@ impl TemplateMiner {
                     s.equal += 1;
                 } else {
                     misses += 1;
-                    if word_difference(t, line, i) {
-                        s.word_mismatch += 1;
-                    }
                     if len - misses < need {
                         break;
                     }
@@ -493,6 +490,20 @@ impl TemplateMiner {
             if matched < need || (s.equal == 0 && matched < len) {
                 continue;
             }
+            if best
+                .as_ref()
+                .is_some_and(|(_, b)| matched < b.equal + b.wild)
+            {
+                continue;
+            }
+            // Only a contender pays for telling words from variables at its differences.
+            s.word_mismatch = (0..len)
+                .filter(|&i| {
+                    t.tokens[i] != WILD
+                        && t.tokens[i] != line.hashes[i]
+                        && word_difference(t, line, i)
+                })
+                .count();
             let rank = |s: &Score| (s.equal + s.wild, usize::MAX - s.word_mismatch, s.equal);
             if best.as_ref().is_none_or(|(_, b)| rank(&s) > rank(b)) {
                 best = Some((slot, s));
