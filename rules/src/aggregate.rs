@@ -219,6 +219,11 @@ impl Acc {
                 if *n2 == 0 {
                     return;
                 }
+                if *n == 0 {
+                    // Into an empty accumulator: exactly the rows' own moments.
+                    (*n, *mean, *m2, *sum) = (*n2, *mean2, *m22, *sum2);
+                    return;
+                }
                 // Chan et al.'s parallel update of mean and squared deviations.
                 let total = *n + n2;
                 let delta = mean2 - *mean;

@@ -340,7 +340,24 @@ fn apply(rule: &Rule, key: &[Value], g: &mut Group, row: &RuleRow, out: &mut Vec
             let width = match *window {
                 Window::Tumble { size } => size,
                 Window::Hop { slide, .. } => slide,
-                Window::Session { .. } => return,
+                Window::Session { .. } => {
+                    // A whole session, combined in stage one: closes `gap` after its end.
+                    let (w, last) = g
+                        .session
+                        .get_or_insert_with(|| (Win::new(rule, p.start, p.start), p.start));
+                    for ((acc, spec), other) in w.accs.iter_mut().zip(aggs).zip(&p.accs) {
+                        acc.merge(spec.f, other);
+                    }
+                    w.count += p.count;
+                    for e in &p.evidence {
+                        if w.evidence.len() < EVIDENCE {
+                            w.evidence.push(e.clone());
+                        }
+                    }
+                    w.end = p.end;
+                    *last = p.end;
+                    return;
+                }
             };
             let w = g
                 .windows
@@ -586,6 +603,7 @@ fn close_window(
         window: (w.start, w.end),
         pair: None,
         graph: None,
+        series: None,
     };
     let holds = having.is_none_or(|h| h.eval(&cx).is_true()) && (w.count > 0 || having.is_some());
     let transition = if holds {

@@ -123,6 +123,8 @@ pub struct Ctx<'r, 'a> {
     pub pair: Option<[&'r [Value]; 2]>,
     /// The service dependency graph, for `depends_on` and friends.
     pub graph: Option<&'r Dependencies>,
+    /// The row's `series`, when the caller already has it (see [`crate::schema::Row::get`]).
+    pub series: Option<&'r Value>,
 }
 
 impl<'r, 'a> Ctx<'r, 'a> {
@@ -135,6 +137,7 @@ impl<'r, 'a> Ctx<'r, 'a> {
             window: (0, 0),
             pair: None,
             graph: None,
+            series: None,
         }
     }
 
@@ -147,6 +150,7 @@ impl<'r, 'a> Ctx<'r, 'a> {
             window: (0, 0),
             pair: Some([left, right]),
             graph: None,
+            series: None,
         }
     }
 
@@ -155,12 +159,21 @@ impl<'r, 'a> Ctx<'r, 'a> {
         self.graph = graph;
         self
     }
+
+    /// With the row's `series` already known.
+    pub fn with_series(mut self, series: Option<&'r Value>) -> Self {
+        self.series = series;
+        self
+    }
 }
 
 impl Expr {
     /// Evaluates to a value; errors become NULL (SQL's way, and never a panic on input).
     pub fn eval(&self, cx: &Ctx<'_, '_>) -> Value {
         match self {
+            Expr::Col(Column::Series) if cx.series.is_some() => {
+                cx.series.cloned().unwrap_or_default()
+            }
             Expr::Col(c) => cx.row.map_or(Value::Null, |r| r.get(*c)),
             Expr::Label(map, key) => cx.row.map_or(Value::Null, |r| r.label(*map, key)),
             Expr::Lit(v) => v.clone(),
@@ -549,6 +562,7 @@ mod tests {
             window: (0, 0),
             pair: None,
             graph: None,
+            series: None,
         };
         let null = Box::new(Expr::Lit(Value::Null));
         let t = Box::new(Expr::Lit(Value::Bool(true)));

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use kaizen_model::{Event, EventBody, Signal, StableHasher, Symbol};
+use kaizen_model::{Event, EventBody, Labels, Metric, Signal, StableHasher, Symbol};
 use kaizen_operators::{TemplateConfig, TemplateMiner};
 
 use crate::aggregate::Acc;
@@ -20,7 +20,7 @@ use crate::fast_hash::{Fx, FxBuild};
 use crate::graph::Dependencies;
 use crate::plan::{Rule, Shape};
 use crate::ruleset::RuleSet;
-use crate::schema::{Row, StreamName, TemplateRef};
+use crate::schema::{series_text, Row, StreamName, TemplateRef};
 use crate::value::Value;
 
 /// What a row means to one rule.
@@ -97,19 +97,68 @@ pub struct RuleFilter {
     rules: Arc<RuleSet>,
     miners: HashMap<Symbol, TemplateMiner>,
     needs_templates: bool,
+    reads_series: bool,
+    series: SeriesTexts,
     graph: Option<Arc<Dependencies>>,
     local: Local,
+}
+
+/// Each metric series' text (`name{k="v",…}`), formatted once rather than on every sample.
+/// Found by the addresses of its interned name and labels, and checked against them.
+#[derive(Default)]
+struct SeriesTexts {
+    texts: HashMap<u64, (Symbol, Labels, Value), FxBuild>,
+}
+
+impl SeriesTexts {
+    /// Series kept; beyond, the cache starts over (a bound, should labels churn).
+    const MAX: usize = 100_000;
+
+    fn get(&mut self, m: &Metric) -> Value {
+        let mut h = Fx::default();
+        h.write_u64(m.name.as_str().as_ptr() as u64);
+        for (k, v) in m.labels.iter() {
+            h.write_u64(k.as_str().as_ptr() as u64);
+            h.write_u64(v.as_str().as_ptr() as u64);
+        }
+        let id = h.finish();
+        if let Some((name, labels, text)) = self.texts.get(&id) {
+            if *name == m.name && *labels == m.labels {
+                return text.clone();
+            }
+        }
+        let text = Value::Str(series_text(m).into());
+        if self.texts.len() >= Self::MAX {
+            self.texts.clear();
+        }
+        self.texts
+            .insert(id, (m.name.clone(), m.labels.clone(), text.clone()));
+        text
+    }
 }
 
 /// One (rule, pane)'s groups: key → (partial, service, first input position).
 type PaneGroups = HashMap<Vec<Value>, (Partial, Symbol, u64), FxBuild>;
 
-/// What stage one keeps between rows: evidence budgets, panes being combined, and which
-/// groups last sent a miss (a run of misses is one miss to the evaluator).
+/// A session being combined in stage one: its rows so far, the group's service, its first
+/// input position and its last row's time.
+struct OpenSession {
+    partial: Partial,
+    service: Symbol,
+    seq: u64,
+    last: u64,
+}
+
+/// What stage one keeps between rows: evidence budgets, panes and sessions being combined,
+/// and which groups last sent a miss (a run of misses is one miss to the evaluator).
 #[derive(Default)]
 struct Local {
     evidence: EvidenceBudget,
     panes: HashMap<(u64, u64), PaneGroups, FxBuild>,
+    /// Open sessions: rule → group key → session.
+    sessions: HashMap<u64, HashMap<Vec<Value>, OpenSession, FxBuild>, FxBuild>,
+    /// No open session can end before this (a lower bound: sessions only grow).
+    sessions_end: u64,
     /// The current row's group key (reused: most rows never need their own copy).
     key: Vec<Value>,
     missed: std::collections::HashSet<(u64, u64), FxBuild>,
@@ -146,10 +195,13 @@ impl RuleFilter {
     /// A filter for `rules`.
     pub fn new(rules: Arc<RuleSet>) -> RuleFilter {
         let needs_templates = rules.rules().iter().any(|r| r.needs_template);
+        let reads_series = rules.rules().iter().any(|r| r.reads_series);
         RuleFilter {
             rules,
             miners: HashMap::new(),
             needs_templates,
+            reads_series,
+            series: SeriesTexts::default(),
             graph: None,
             local: Local::default(),
         }
@@ -164,6 +216,7 @@ impl RuleFilter {
     /// Swaps in a new rule set (the template miners keep what they learned).
     pub fn set_rules(&mut self, rules: Arc<RuleSet>) {
         self.needs_templates = rules.rules().iter().any(|r| r.needs_template);
+        self.reads_series = rules.rules().iter().any(|r| r.reads_series);
         self.rules = rules;
     }
 
@@ -193,12 +246,16 @@ impl RuleFilter {
         let tpl = template
             .as_ref()
             .map(|(id, text)| TemplateRef { id: *id, text });
+        let series = match (&event.body, self.reads_series) {
+            (EventBody::Metric(m), true) => Some(self.series.get(m)),
+            _ => None,
+        };
         let row = Row::Event(event, tpl);
-        let mut row = Described::new(&row, seq);
+        let row = Described::new(&row, seq, series);
         for &i in targets {
             test(
                 &rules.rules()[i],
-                &mut row,
+                &row,
                 self.graph.as_deref(),
                 &mut self.local,
                 out,
@@ -209,6 +266,7 @@ impl RuleFilter {
     /// Emits the combined panes that end at or before `frontier` (all of them at the end of
     /// input, `None`): no row of theirs can arrive any more.
     pub fn flush(&mut self, frontier: Option<u64>, out: &mut Vec<RuleRow>) {
+        self.flush_sessions(frontier, out);
         let done = |end: u64| frontier.is_none_or(|f| end <= f);
         let pane_done =
             |groups: &PaneGroups| groups.values().next().is_some_and(|(p, _, _)| done(p.end));
@@ -240,6 +298,43 @@ impl RuleFilter {
         out.extend(rows);
     }
 
+    /// Emits the sessions that ended at or before `frontier` (`last + gap <= frontier`: a row
+    /// at `last + gap` or later would start a new one); all of them at the end of input.
+    fn flush_sessions(&mut self, frontier: Option<u64>, out: &mut Vec<RuleRow>) {
+        if frontier.is_some_and(|f| f < self.local.sessions_end) || self.local.sessions.is_empty() {
+            return;
+        }
+        let rules = self.rules.clone();
+        let mut rows: Vec<RuleRow> = Vec::new();
+        let mut next_end = u64::MAX;
+        self.local.sessions.retain(|rule, groups| {
+            // A removed rule's sessions go too (stage two ignores rows of unknown rules).
+            let gap = rules
+                .by_id(*rule)
+                .and_then(|r| r.session_gap())
+                .unwrap_or(0);
+            groups.retain(|key, open| {
+                let end = open.last.saturating_add(gap);
+                let ts = match frontier {
+                    Some(f) if end <= f => end.saturating_sub(1),
+                    Some(_) => {
+                        next_end = next_end.min(end);
+                        return true;
+                    }
+                    // End of input: no later row will close it; sent as of its last row, so
+                    // it moves no timer past the input.
+                    None => open.last,
+                };
+                rows.push(session_row(*rule, key.clone(), open, ts));
+                false
+            });
+            !groups.is_empty()
+        });
+        self.local.sessions_end = next_end;
+        rows.sort_by_key(|r| (r.ts, r.seq, r.rule));
+        out.extend(rows);
+    }
+
     /// Tests one detector signal.
     pub fn on_signal(&mut self, signal: &Signal, out: &mut Vec<RuleRow>) {
         let rules = self.rules.clone();
@@ -248,11 +343,11 @@ impl RuleFilter {
         let mut h = StableHasher::new();
         h.write_str(&signal.key);
         h.write_str(signal.kind.as_str());
-        let mut row = Described::new(&row, h.finish());
+        let row = Described::new(&row, h.finish(), None);
         for &i in rules.for_signals() {
             test(
                 &rules.rules()[i],
-                &mut row,
+                &row,
                 self.graph.as_deref(),
                 &mut self.local,
                 out,
@@ -261,39 +356,68 @@ impl RuleFilter {
     }
 }
 
+/// A finished session's row: its combined aggregates, at event time `ts`.
+fn session_row(rule: u64, key: Vec<Value>, open: &mut OpenSession, ts: u64) -> RuleRow {
+    RuleRow {
+        rule,
+        key,
+        ts,
+        seq: open.seq,
+        service: open.service.clone(),
+        kind: RowKind::Partial,
+        values: Vec::new(),
+        evidence: None,
+        partial: Some(Box::new(std::mem::replace(
+            &mut open.partial,
+            Partial {
+                accs: Vec::new(),
+                count: 0,
+                evidence: Vec::new(),
+                start: 0,
+                end: 0,
+            },
+        ))),
+    }
+}
+
 /// A row, its input position, and its description once a rule needed it (one description
 /// serves every rule).
 struct Described<'r, 'a> {
     row: &'r Row<'a>,
     seq: u64,
-    evidence: Option<Evidence>,
+    evidence: std::cell::OnceCell<Evidence>,
+    /// A metric's `series`, when a rule reads it.
+    series: Option<Value>,
 }
 
 impl<'r, 'a> Described<'r, 'a> {
-    fn new(row: &'r Row<'a>, seq: u64) -> Self {
+    fn new(row: &'r Row<'a>, seq: u64, series: Option<Value>) -> Self {
         Described {
             row,
             seq,
-            evidence: None,
+            evidence: std::cell::OnceCell::new(),
+            series,
         }
     }
 
-    fn evidence(&mut self) -> Evidence {
+    fn evidence(&self) -> Evidence {
         self.evidence
-            .get_or_insert_with(|| Evidence::of(self.row, self.seq))
+            .get_or_init(|| Evidence::of(self.row, self.seq))
             .clone()
     }
 }
 
 fn test(
     rule: &Rule,
-    described: &mut Described<'_, '_>,
+    described: &Described<'_, '_>,
     graph: Option<&Dependencies>,
     local: &mut Local,
     out: &mut Vec<RuleRow>,
 ) {
     let (row, seq) = (described.row, described.seq);
-    let cx = Ctx::row(row).with_graph(graph);
+    let cx = Ctx::row(row)
+        .with_graph(graph)
+        .with_series(described.series.as_ref());
     if let Some(plan) = &rule.join {
         for side in 0..2 {
             let reads = match row {
@@ -357,6 +481,62 @@ fn test(
             }
             partial.count += 1;
             if partial.evidence.len() < 5 {
+                partial.evidence.push(described.evidence());
+            }
+        }
+        return;
+    }
+    if let (Some(gap), Shape::Aggregate { aggs, .. }) = (rule.session_gap(), &rule.shape) {
+        if rule
+            .condition
+            .as_ref()
+            .is_some_and(|c| !c.eval(&cx).is_true())
+        {
+            return;
+        }
+        let groups = local.sessions.entry(rule.id).or_default();
+        // A row `gap` or more after the session's last row starts a new session: the one
+        // before is complete, and goes on now, ahead of this row.
+        if let Some(open) = groups.get_mut(local.key.as_slice()) {
+            if ts >= open.last.saturating_add(gap) {
+                let end = open.last.saturating_add(gap);
+                out.push(session_row(
+                    rule.id,
+                    local.key.clone(),
+                    open,
+                    end.saturating_sub(1),
+                ));
+                groups.remove(local.key.as_slice());
+            }
+        }
+        if !groups.contains_key(local.key.as_slice()) {
+            let open = OpenSession {
+                partial: Partial {
+                    accs: aggs.iter().map(|a| a.f.start()).collect(),
+                    count: 0,
+                    evidence: Vec::new(),
+                    start: ts,
+                    end: ts,
+                },
+                service: row.service().clone(),
+                seq,
+                last: ts,
+            };
+            groups.insert(local.key.clone(), open);
+            local.sessions_end = local.sessions_end.min(ts.saturating_add(gap));
+        }
+        // Every row spends evidence budget, as it would travelling alone.
+        let allowed = local.evidence.allow(rule.id, &local.key, ts);
+        if let Some(open) = groups.get_mut(local.key.as_slice()) {
+            let partial = &mut open.partial;
+            for (acc, spec) in partial.accs.iter_mut().zip(aggs) {
+                let v = spec.arg.as_ref().map_or(Value::Null, |e| e.eval(&cx));
+                acc.add(spec.f, ts, &v);
+            }
+            partial.count += 1;
+            partial.end = ts;
+            open.last = ts;
+            if allowed && partial.evidence.len() < 5 {
                 partial.evidence.push(described.evidence());
             }
         }

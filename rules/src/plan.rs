@@ -103,6 +103,8 @@ pub struct Rule {
     pub join: Option<JoinPlan>,
     /// Does it read log templates?
     pub needs_template: bool,
+    /// Does it read a metric's `series` (formatted once per series, not per sample)?
+    pub reads_series: bool,
     /// `file:line` for people.
     pub source: String,
     /// Does every group key include the row's service? Then one worker sees all of a group's
@@ -130,6 +132,18 @@ impl Rule {
         };
         let start = ts - ts % width;
         Some((start, start + width))
+    }
+
+    /// The inactivity gap of a session window that stage one combines (grouped by service,
+    /// like [`Rule::pane`]); `None` when rows must travel one by one.
+    pub fn session_gap(&self) -> Option<u64> {
+        match &self.shape {
+            Shape::Aggregate {
+                window: Window::Session { gap },
+                ..
+            } if self.groups_by_service && self.join.is_none() => Some(*gap),
+            _ => None,
+        }
     }
 
     /// The output column names (for templates and fixtures).
@@ -245,6 +259,7 @@ pub fn compile(file: &SourceFile, st: &RuleStatement) -> Result<Rule, RuleError>
         keep_ms: st.keep_firing_for.as_millis() as u64,
         join: None,
         needs_template: false,
+        reads_series: false,
         source: format!("{}:{}", file.path.display(), st.at.line),
         groups_by_service: false,
     };
@@ -516,10 +531,12 @@ fn finish(
     _scope: &Scope<'_>,
 ) -> Result<Rule, RuleError> {
     let mut needs = false;
+    let mut series = false;
     let mut visit = |e: &Expr| {
         e.visit(&mut |x| {
             if let Expr::Col(c) = x {
                 needs |= c.needs_template();
+                series |= *c == Column::Series;
             }
         })
     };
@@ -548,11 +565,13 @@ fn finish(
             e.visit(&mut |x| {
                 if let Expr::Col(c) = x {
                     needs |= c.needs_template();
+                    series |= *c == Column::Series;
                 }
             });
         }
     }
     rule.needs_template = needs;
+    rule.reads_series = series;
     rule.groups_by_service = rule.join.is_none()
         && rule
             .keys

@@ -310,6 +310,16 @@ impl Row<'_> {
     }
 }
 
+/// A metric's series, `name{k="v",…}`, as Prometheus writes it.
+pub(crate) fn series_text(m: &kaizen_model::Metric) -> String {
+    let labels: Vec<String> = m
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{}=\"{}\"", k.as_str(), v.as_str()))
+        .collect();
+    format!("{}{{{}}}", m.name.as_str(), labels.join(","))
+}
+
 fn sym(s: &Symbol) -> Value {
     Value::Sym(s.clone())
 }
@@ -336,15 +346,7 @@ fn event_column(e: &kaizen_model::Event, tpl: Option<TemplateRef<'_>>, column: C
         (EventBody::Alert(a), C::Fingerprint) => Value::str(&a.fingerprint),
         (EventBody::Metric(m), C::Name) => sym(&m.name),
         (EventBody::Metric(m), C::Value) => Value::Num(m.value),
-        (EventBody::Metric(m), C::Series) => {
-            // `name{k="v",…}`, as Prometheus writes a series.
-            let labels: Vec<String> = m
-                .labels
-                .iter()
-                .map(|(k, v)| format!("{}=\"{}\"", k.as_str(), v.as_str()))
-                .collect();
-            Value::Str(format!("{}{{{}}}", m.name.as_str(), labels.join(",")).into())
-        }
+        (EventBody::Metric(m), C::Series) => Value::Str(series_text(m).into()),
         (EventBody::Metric(m), C::MetricKind) => Value::Static(match m.metric_kind {
             kaizen_model::MetricKind::Gauge => "gauge",
             kaizen_model::MetricKind::Counter => "counter",

@@ -246,3 +246,55 @@ fn intervals_at_the_limit_run() {
     let out = run_with_timeout(set, events.to_vec()).expect("finishes");
     assert!(out.iter().any(|t| t.starts_with("open b@")), "{out:?}");
 }
+
+/// Sessions grouped by service are combined in stage one (one row per finished session) like
+/// tumbling and sliding panes. A session closed by a later row, by time, or left open at the
+/// end of input must fire, resolve and explain itself exactly as when its rows travel one by
+/// one (the same rule keyed by `service || ''` is not combined).
+#[test]
+fn sessions_combined_in_stage_one_behave_as_rows_one_by_one() {
+    let rule = |name: &str, key: &str| {
+        format!(
+            "CREATE RULE {name} AS SELECT {key} AS s, count(*) AS n, avg(value) AS v, stddev(value) AS sd, p95(value) AS p, rate(value) AS r, first(value) AS f, last(value) AS l FROM metrics WHERE name = 'm' AND value >= 0 GROUP BY {key}, SESSION(ts, INTERVAL '30' SECOND) HAVING count(*) >= 3 KEEP FIRING FOR INTERVAL '1' MINUTE;"
+        )
+    };
+    let set = rules(&(rule("combined", "service") + &rule("alone", "service || ''")));
+    let mut events = Vec::new();
+    // Bursts 10 s apart within, 40-200 s apart between; negative values are filtered out.
+    let mut t = 0;
+    for (burst, gap) in [(4, 40), (2, 45), (5, 200), (3, 31), (1, 30), (6, 0)] {
+        for i in 0..burst {
+            for (service, value) in [("api", 1.0 + i as f64), ("db", -1.0), ("web", 2.0)] {
+                events.push(ev(
+                    t,
+                    &format!(
+                        r#""kind":"metric","service":"{service}","name":"m","value":{value},"labels":{{"instance":"{service}-0"}}"#
+                    ),
+                ));
+            }
+            t += 10;
+        }
+        t += gap;
+    }
+    let out = run(set, &events, 20_000);
+    let seen = |rule: &str| -> Vec<String> {
+        out.iter()
+            .filter_map(|o| match o {
+                RuleOutput::Signal(s, why) if s.name.as_str() == rule => Some(format!(
+                    "{} {} {:?} {:?} {} {:?}",
+                    s.ts.as_millis() - T0,
+                    s.onset.as_millis() - T0,
+                    s.state,
+                    s.value,
+                    s.summary.replace(rule, ""),
+                    why.as_ref()
+                        .map(|w| (&w.window, &w.values, &w.events, w.event_count))
+                )),
+                _ => None,
+            })
+            .collect()
+    };
+    let combined = seen("combined");
+    assert!(combined.len() >= 4, "{combined:?}");
+    assert_eq!(combined, seen("alone"));
+}
