@@ -195,9 +195,13 @@ impl Expr {
                 if v.is_null() {
                     return Value::Null;
                 }
-                let found = list
-                    .iter()
-                    .any(|x| v.compare(&x.eval(cx)) == Some(Ordering::Equal));
+                let found = list.iter().any(|x| {
+                    let o = match x {
+                        Expr::Lit(l) => v.compare(l),
+                        x => v.compare(&x.eval(cx)),
+                    };
+                    o == Some(Ordering::Equal)
+                });
                 Value::Bool(found != *negated)
             }
             Expr::Between(e, lo, hi, negated) => {
@@ -381,7 +385,12 @@ fn compare_operands(a: &Expr, b: &Expr, cx: &Ctx<'_, '_>) -> Option<Ordering> {
             return Some(s.cmp(lit));
         }
     }
-    a.eval(cx).compare(&b.eval(cx))
+    // Literals are compared in place, not cloned.
+    match (a, b) {
+        (a, Expr::Lit(l)) => a.eval(cx).compare(l),
+        (Expr::Lit(l), b) => l.compare(&b.eval(cx)),
+        _ => a.eval(cx).compare(&b.eval(cx)),
+    }
 }
 
 fn text(args: &[Expr], i: usize, cx: &Ctx<'_, '_>) -> Option<String> {

@@ -10,17 +10,17 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use kaizen_model::{Event, EventBody, Labels, Metric, Signal, StableHasher, Symbol};
+use kaizen_model::{Event, EventBody, EventKind, Labels, Metric, Signal, StableHasher, Symbol};
 use kaizen_operators::{TemplateConfig, TemplateMiner};
 
 use crate::aggregate::Acc;
 use crate::evidence::Evidence;
-use crate::expr::Ctx;
+use crate::expr::{BinOp, Ctx, Expr};
 use crate::fast_hash::{Fx, FxBuild};
 use crate::graph::Dependencies;
 use crate::plan::{Rule, Shape};
 use crate::ruleset::RuleSet;
-use crate::schema::{series_text, Row, StreamName, TemplateRef};
+use crate::schema::{series_text, Column, Row, StreamName, TemplateRef};
 use crate::value::Value;
 
 /// What a row means to one rule.
@@ -92,9 +92,160 @@ impl RuleRow {
     }
 }
 
+/// Which rules can select an event, found without evaluating them: per event kind, the rules
+/// that read it and do not rule the kind out (`WHERE kind = ...`, or every `DEFINE` of a
+/// sequence); for metrics and logs, further by the one value of `name` / `level` their
+/// `WHERE` requires. A rule left out is one whose `WHERE` (or every `DEFINE`) is false for
+/// the event, so testing it would do nothing. Rules keep their order.
+#[derive(Default)]
+struct Dispatch {
+    /// Per [`kind_index`]: the rules, and by the text of the kind's dispatch column.
+    kinds: [KindDispatch; 5],
+}
+
+#[derive(Default)]
+struct KindDispatch {
+    /// Rules that require no particular value of the column.
+    any: Vec<usize>,
+    /// For each value some rule requires: the rules that can select it, in order.
+    by_value: HashMap<Box<str>, Vec<usize>>,
+}
+
+fn kind_index(kind: EventKind) -> Option<usize> {
+    Some(match kind {
+        EventKind::Alert => 0,
+        EventKind::Metric => 1,
+        EventKind::Log => 2,
+        EventKind::Span => 3,
+        EventKind::Change => 4,
+        EventKind::Feedback => return None,
+    })
+}
+
+/// The column metrics and logs are dispatched on.
+fn dispatch_column(kind: EventKind) -> Option<Column> {
+    match kind {
+        EventKind::Metric => Some(Column::Name),
+        EventKind::Log => Some(Column::Level),
+        _ => None,
+    }
+}
+
+/// The values of `column` under which `e` can be true, when `e` restricts it to a list of
+/// text literals (`c = 'x'`, `c IN ('x', 'y')`, and AND / OR of such); `None` when it does
+/// not (or not in a way read here). For text columns every event has, compared as text.
+fn required<'e>(e: &'e Expr, column: Column) -> Option<Vec<&'e str>> {
+    let lit = |x: &'e Expr| match x {
+        Expr::Lit(v) => v.as_str(),
+        _ => None,
+    };
+    match e {
+        Expr::Bin(BinOp::And, a, b) => match (required(a, column), required(b, column)) {
+            (Some(x), Some(y)) => Some(x.into_iter().filter(|v| y.contains(v)).collect()),
+            (x, None) => x,
+            (None, y) => y,
+        },
+        Expr::Bin(BinOp::Or, a, b) => {
+            let mut x = required(a, column)?;
+            x.extend(required(b, column)?);
+            Some(x)
+        }
+        Expr::Bin(BinOp::Eq, a, b) => match (&**a, &**b) {
+            (Expr::Col(c), v) | (v, Expr::Col(c)) if *c == column => lit(v).map(|v| vec![v]),
+            _ => None,
+        },
+        Expr::InList(x, list, false) if matches!(&**x, Expr::Col(c) if *c == column) => {
+            list.iter().map(lit).collect()
+        }
+        _ => None,
+    }
+}
+
+/// Can `rule` select an event of `kind`? `false` only when its WHERE, or every DEFINE of a
+/// sequence, requires another kind.
+fn kind_possible(rule: &Rule, kind: EventKind) -> bool {
+    if rule.join.is_some() {
+        return true;
+    }
+    let allows = |e: &Expr| required(e, Column::Kind).is_none_or(|k| k.contains(&kind.as_str()));
+    if !rule.filter.as_ref().is_none_or(allows) {
+        return false;
+    }
+    match &rule.shape {
+        Shape::Sequence(plan) => plan.defines.iter().any(|d| d.as_ref().is_none_or(allows)),
+        _ => true,
+    }
+}
+
+impl Dispatch {
+    fn new(rules: &RuleSet) -> Dispatch {
+        let mut d = Dispatch::default();
+        for kind in [
+            EventKind::Alert,
+            EventKind::Metric,
+            EventKind::Log,
+            EventKind::Span,
+            EventKind::Change,
+        ] {
+            let Some(k) = kind_index(kind) else {
+                continue;
+            };
+            let candidates: Vec<(usize, Option<Vec<&str>>)> = rules
+                .for_kind(kind)
+                .iter()
+                .map(|&i| (i, &rules.rules()[i]))
+                .filter(|(_, r)| kind_possible(r, kind))
+                .map(|(i, r)| {
+                    let values = match (dispatch_column(kind), &r.filter, &r.join) {
+                        (Some(c), Some(f), None) => required(f, c),
+                        _ => None,
+                    };
+                    (i, values)
+                })
+                .collect();
+            let slot = &mut d.kinds[k];
+            for (i, values) in &candidates {
+                match values {
+                    None => slot.any.push(*i),
+                    Some(vs) => {
+                        for v in vs {
+                            slot.by_value.entry((*v).into()).or_default();
+                        }
+                    }
+                }
+            }
+            for (value, list) in slot.by_value.iter_mut() {
+                *list = candidates
+                    .iter()
+                    .filter(|(_, vs)| vs.as_ref().is_none_or(|vs| vs.contains(&&**value)))
+                    .map(|(i, _)| *i)
+                    .collect();
+            }
+        }
+        d
+    }
+
+    /// The rules to test `event` against, in order.
+    fn targets(&self, event: &Event) -> &[usize] {
+        let Some(slot) = kind_index(event.kind()).map(|k| &self.kinds[k]) else {
+            return &[];
+        };
+        if slot.by_value.is_empty() {
+            return &slot.any;
+        }
+        let value = match &event.body {
+            EventBody::Metric(m) => m.name.as_str(),
+            EventBody::Log(l) => l.level.as_str(),
+            _ => return &slot.any,
+        };
+        slot.by_value.get(value).unwrap_or(&slot.any)
+    }
+}
+
 /// Stage one: rows in, [`RuleRow`]s out.
 pub struct RuleFilter {
     rules: Arc<RuleSet>,
+    dispatch: Dispatch,
     miners: HashMap<Symbol, TemplateMiner>,
     needs_templates: bool,
     reads_series: bool,
@@ -197,6 +348,7 @@ impl RuleFilter {
         let needs_templates = rules.rules().iter().any(|r| r.needs_template);
         let reads_series = rules.rules().iter().any(|r| r.reads_series);
         RuleFilter {
+            dispatch: Dispatch::new(&rules),
             rules,
             miners: HashMap::new(),
             needs_templates,
@@ -217,6 +369,7 @@ impl RuleFilter {
     pub fn set_rules(&mut self, rules: Arc<RuleSet>) {
         self.needs_templates = rules.rules().iter().any(|r| r.needs_template);
         self.reads_series = rules.rules().iter().any(|r| r.reads_series);
+        self.dispatch = Dispatch::new(&rules);
         self.rules = rules;
     }
 
@@ -228,8 +381,8 @@ impl RuleFilter {
     /// Tests one event (events of one service arrive in event-time order).
     pub fn on_event(&mut self, event: &Event, seq: u64, out: &mut Vec<RuleRow>) {
         let rules = self.rules.clone();
-        let targets = rules.for_kind(event.kind());
-        if targets.is_empty() {
+        // The template miners see every log line a rule reads, whichever rules it selects.
+        if rules.for_kind(event.kind()).is_empty() {
             return;
         }
         let template = match (&event.body, self.needs_templates) {
@@ -246,6 +399,10 @@ impl RuleFilter {
         let tpl = template
             .as_ref()
             .map(|(id, text)| TemplateRef { id: *id, text });
+        let targets = self.dispatch.targets(event);
+        if targets.is_empty() {
+            return;
+        }
         let series = match (&event.body, self.reads_series) {
             (EventBody::Metric(m), true) => Some(self.series.get(m)),
             _ => None,
@@ -611,4 +768,59 @@ fn test(
         evidence,
         partial: None,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(line: &str) -> Event {
+        Event::from_json(line).unwrap()
+    }
+
+    #[test]
+    fn dispatch_leaves_out_only_rules_whose_where_cannot_hold() {
+        let (set, errors) = RuleSet::from_text(
+            "t.sql",
+            "CREATE RULE a AS SELECT service FROM metrics WHERE name = 'cpu' AND value > 1;
+             CREATE RULE b AS SELECT service FROM metrics WHERE name IN ('cpu', 'mem') OR (name = 'disk' AND value > 2);
+             CREATE RULE c AS SELECT service FROM metrics WHERE value > 1;
+             CREATE RULE d AS SELECT service FROM metrics WHERE 'mem' = name;
+             CREATE RULE e AS SELECT service FROM metrics WHERE name = 'cpu' OR value > 1;
+             CREATE RULE f AS SELECT * FROM events MATCH_RECOGNIZE (PARTITION BY service ORDER BY ts MEASURES COUNT(A.*) AS n PATTERN (A B) DEFINE A AS A.kind = 'change', B AS B.kind = 'log' AND B.level = 'error');
+             CREATE RULE g AS SELECT * FROM events MATCH_RECOGNIZE (PARTITION BY service ORDER BY ts MEASURES COUNT(A.*) AS n PATTERN (A B) DEFINE A AS A.kind = 'change');
+             CREATE RULE h AS SELECT service FROM logs WHERE level IN ('error', 'fatal');
+             CREATE RULE i AS SELECT service FROM events WHERE kind = 'metric' AND name = 'mem';
+             CREATE RULE j AS SELECT service FROM metrics WHERE name IN ('cpu') OR name = 'disk';",
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let d = Dispatch::new(&set);
+        let names = |e: &Event| -> Vec<&str> {
+            d.targets(e)
+                .iter()
+                .map(|&i| set.rules()[i].name.as_str())
+                .collect()
+        };
+        let metric = |name: &str| {
+            event(&format!(
+                r#"{{"ts":"2026-01-05T00:00:00.000Z","kind":"metric","service":"a","name":"{name}","value":1}}"#
+            ))
+        };
+        // b and e test the value in their OR: a condition, not a filter, so they stay.
+        assert_eq!(names(&metric("cpu")), ["a", "b", "c", "e", "g", "j"]);
+        assert_eq!(names(&metric("mem")), ["b", "c", "d", "e", "g", "i"]);
+        assert_eq!(names(&metric("disk")), ["b", "c", "e", "g", "j"]);
+        assert_eq!(names(&metric("other")), ["b", "c", "e", "g"]);
+        let log = |level: &str| {
+            event(&format!(
+                r#"{{"ts":"2026-01-05T00:00:00.000Z","kind":"log","service":"a","level":"{level}","message":"x"}}"#
+            ))
+        };
+        assert_eq!(names(&log("error")), ["f", "g", "h"]);
+        assert_eq!(names(&log("info")), ["f", "g"]);
+        let change = event(
+            r#"{"ts":"2026-01-05T00:00:00.000Z","kind":"change","service":"a","change_kind":"deploy"}"#,
+        );
+        assert_eq!(names(&change), ["f", "g"]);
+    }
 }
