@@ -339,10 +339,7 @@ impl IncidentCorrelator {
                         || self.graph.depends_on(root, &signal.service)
                 };
                 let is_root = |r: &&&Symbol| !sick.iter().any(|s| self.graph.depends_on(r, s));
-                sick.iter()
-                    .filter(is_root)
-                    .any(|r| related(r))
-                    .then_some(())?;
+                sick.iter().filter(is_root).any(related).then_some(())?;
                 Some((hops, inc.opened_at, id))
             })
             .min()
