@@ -10,7 +10,8 @@ use kaizen_model::{
 /// the impact, what users see, and a timeline derived from the incident's signals and changes.
 #[derive(Clone, Debug)]
 pub struct InsightBuilder {
-    /// Timelines longer than this keep their first entries and say how many were left out.
+    /// Timelines longer than this keep their first entries (how it began) and their latest
+    /// (where it is now, the resolution included), and say how many were left out between.
     pub max_timeline: usize,
     /// SLOs by service, to say impact against the promise.
     slos: BTreeMap<Symbol, Slo>,
@@ -147,14 +148,21 @@ impl InsightBuilder {
             });
         }
         entries.sort_by(|a, b| a.ts.cmp(&b.ts).then_with(|| a.text.cmp(&b.text)));
-        if entries.len() > self.max_timeline {
-            let left_out = entries.len() - self.max_timeline + 1;
-            entries.truncate(self.max_timeline - 1);
-            let ts = entries.last().map(|e| e.ts).unwrap_or(incident.updated_at);
-            entries.push(TimelineEntry {
-                ts,
-                text: format!("… {left_out} more entries"),
-            });
+        if entries.len() > self.max_timeline && self.max_timeline >= 3 {
+            // The latest entries matter most while an incident unfolds (and the Slack thread
+            // replies only what a version shows): keep a third from the start, the rest from
+            // the end.
+            let head = self.max_timeline / 3;
+            let tail = self.max_timeline - head - 1;
+            let left_out = entries.len() - head - tail;
+            let ts = entries[head - 1].ts;
+            entries.splice(
+                head..entries.len() - tail,
+                [TimelineEntry {
+                    ts,
+                    text: format!("… {left_out} more entries"),
+                }],
+            );
         }
         entries
     }
@@ -263,6 +271,9 @@ mod tests {
         }
         .build(&incident);
         assert_eq!(short.timeline.len(), 3);
-        assert_eq!(short.timeline[2].text, "… 5 more entries");
+        assert_eq!(short.timeline[1].text, "… 5 more entries");
+        // The latest entry, the resolution, is kept.
+        assert!(short.timeline[2].text.starts_with("resolved"));
+        assert_eq!(short.timeline[0], insight.timeline[0]);
     }
 }
