@@ -288,8 +288,76 @@ impl SeriesTexts {
     }
 }
 
+/// Groups by key, found by the key's hash computed once per row (one lookup, and no copy
+/// of the key unless the group is new).
+struct Groups<T>(HashMap<u64, Vec<(Vec<Value>, T)>, FxBuild>);
+
+impl<T> Default for Groups<T> {
+    fn default() -> Self {
+        Groups(HashMap::default())
+    }
+}
+
+/// The hash groups are found by (also what evidence budgets and misses are kept by).
+fn key_hash(key: &[Value]) -> u64 {
+    let mut h = Fx::default();
+    key.hash(&mut h);
+    h.finish()
+}
+
+impl<T> Groups<T> {
+    fn get_mut(&mut self, hash: u64, key: &[Value]) -> Option<&mut T> {
+        self.0
+            .get_mut(&hash)?
+            .iter_mut()
+            .find(|(k, _)| k.as_slice() == key)
+            .map(|(_, t)| t)
+    }
+
+    fn get_or_insert(&mut self, hash: u64, key: &[Value], make: impl FnOnce() -> T) -> &mut T {
+        let bucket = self.0.entry(hash).or_default();
+        let i = match bucket.iter().position(|(k, _)| k.as_slice() == key) {
+            Some(i) => i,
+            None => {
+                bucket.push((key.to_vec(), make()));
+                bucket.len() - 1
+            }
+        };
+        &mut bucket[i].1
+    }
+
+    fn remove(&mut self, hash: u64, key: &[Value]) -> Option<(Vec<Value>, T)> {
+        let bucket = self.0.get_mut(&hash)?;
+        let i = bucket.iter().position(|(k, _)| k.as_slice() == key)?;
+        let found = bucket.swap_remove(i);
+        if bucket.is_empty() {
+            self.0.remove(&hash);
+        }
+        Some(found)
+    }
+
+    fn first(&self) -> Option<&T> {
+        self.0.values().find_map(|b| b.first()).map(|(_, t)| t)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = (Vec<Value>, T)> + '_ {
+        self.0.drain().flat_map(|(_, b)| b)
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&Vec<Value>, &mut T) -> bool) {
+        self.0.retain(|_, b| {
+            b.retain_mut(|(k, t)| keep(k, t));
+            !b.is_empty()
+        });
+    }
+}
+
 /// One (rule, pane)'s groups: key → (partial, service, first input position).
-type PaneGroups = HashMap<Vec<Value>, (Partial, Symbol, u64), FxBuild>;
+type PaneGroups = Groups<(Partial, Symbol, u64)>;
 
 /// A session being combined in stage one: its rows so far, the group's service, its first
 /// input position and its last row's time.
@@ -307,7 +375,7 @@ struct Local {
     evidence: EvidenceBudget,
     panes: HashMap<(u64, u64), PaneGroups, FxBuild>,
     /// Open sessions: rule → group key → session.
-    sessions: HashMap<u64, HashMap<Vec<Value>, OpenSession, FxBuild>, FxBuild>,
+    sessions: HashMap<u64, Groups<OpenSession>, FxBuild>,
     /// No open session can end before this (a lower bound: sessions only grow).
     sessions_end: u64,
     /// The current row's group key (reused: most rows never need their own copy).
@@ -325,15 +393,14 @@ struct EvidenceBudget {
 impl EvidenceBudget {
     const PER_MINUTE: u8 = 5;
 
-    fn allow(&mut self, rule: u64, key: &[Value], ts: u64) -> bool {
-        let mut h = Fx::default();
-        key.hash(&mut h);
+    /// Spends one description of group `key_hash` of `rule` at `ts`, if there is one left.
+    fn allow(&mut self, rule: u64, key_hash: u64, ts: u64) -> bool {
         let minute = ts / 60_000;
         if self.spent.len() > 100_000 {
             // Bounded: forget budgets rather than grow without limit.
             self.spent.clear();
         }
-        let e = self.spent.entry((rule, h.finish())).or_insert((minute, 0));
+        let e = self.spent.entry((rule, key_hash)).or_insert((minute, 0));
         if e.0 != minute {
             *e = (minute, 0);
         }
@@ -425,8 +492,7 @@ impl RuleFilter {
     pub fn flush(&mut self, frontier: Option<u64>, out: &mut Vec<RuleRow>) {
         self.flush_sessions(frontier, out);
         let done = |end: u64| frontier.is_none_or(|f| end <= f);
-        let pane_done =
-            |groups: &PaneGroups| groups.values().next().is_some_and(|(p, _, _)| done(p.end));
+        let pane_done = |groups: &PaneGroups| groups.first().is_some_and(|(p, _, _)| done(p.end));
         if !self.local.panes.values().any(pane_done) {
             return;
         }
@@ -621,7 +687,7 @@ fn test(
         }
         // Accumulated in place: no row, no key copy once the group has a pane.
         let slot = local.panes.entry((rule.id, pane.0)).or_default();
-        if !slot.contains_key(local.key.as_slice()) {
+        let (partial, _, _) = slot.get_or_insert(key_hash(&local.key), &local.key, || {
             let partial = Partial {
                 accs: aggs.iter().map(|a| a.f.start()).collect(),
                 count: 0,
@@ -629,17 +695,15 @@ fn test(
                 start: pane.0,
                 end: pane.1,
             };
-            slot.insert(local.key.clone(), (partial, row.service().clone(), seq));
+            (partial, row.service().clone(), seq)
+        });
+        for (acc, spec) in partial.accs.iter_mut().zip(aggs) {
+            let v = spec.arg.as_ref().map_or(Value::Null, |e| e.eval(&cx));
+            acc.add(spec.f, ts, &v);
         }
-        if let Some((partial, _, _)) = slot.get_mut(local.key.as_slice()) {
-            for (acc, spec) in partial.accs.iter_mut().zip(aggs) {
-                let v = spec.arg.as_ref().map_or(Value::Null, |e| e.eval(&cx));
-                acc.add(spec.f, ts, &v);
-            }
-            partial.count += 1;
-            if partial.evidence.len() < 5 {
-                partial.evidence.push(described.evidence());
-            }
+        partial.count += 1;
+        if partial.evidence.len() < 5 {
+            partial.evidence.push(described.evidence());
         }
         return;
     }
@@ -652,22 +716,22 @@ fn test(
             return;
         }
         let groups = local.sessions.entry(rule.id).or_default();
+        let hash = key_hash(&local.key);
         // A row `gap` or more after the session's last row starts a new session: the one
         // before is complete, and goes on now, ahead of this row.
-        if let Some(open) = groups.get_mut(local.key.as_slice()) {
-            if ts >= open.last.saturating_add(gap) {
+        if groups
+            .get_mut(hash, &local.key)
+            .is_some_and(|open| ts >= open.last.saturating_add(gap))
+        {
+            if let Some((key, mut open)) = groups.remove(hash, &local.key) {
                 let end = open.last.saturating_add(gap);
-                out.push(session_row(
-                    rule.id,
-                    local.key.clone(),
-                    open,
-                    end.saturating_sub(1),
-                ));
-                groups.remove(local.key.as_slice());
+                out.push(session_row(rule.id, key, &mut open, end.saturating_sub(1)));
             }
         }
-        if !groups.contains_key(local.key.as_slice()) {
-            let open = OpenSession {
+        let sessions_end = &mut local.sessions_end;
+        let open = groups.get_or_insert(hash, &local.key, || {
+            *sessions_end = (*sessions_end).min(ts.saturating_add(gap));
+            OpenSession {
                 partial: Partial {
                     accs: aggs.iter().map(|a| a.f.start()).collect(),
                     count: 0,
@@ -678,24 +742,20 @@ fn test(
                 service: row.service().clone(),
                 seq,
                 last: ts,
-            };
-            groups.insert(local.key.clone(), open);
-            local.sessions_end = local.sessions_end.min(ts.saturating_add(gap));
-        }
+            }
+        });
         // Every row spends evidence budget, as it would travelling alone.
-        let allowed = local.evidence.allow(rule.id, &local.key, ts);
-        if let Some(open) = groups.get_mut(local.key.as_slice()) {
-            let partial = &mut open.partial;
-            for (acc, spec) in partial.accs.iter_mut().zip(aggs) {
-                let v = spec.arg.as_ref().map_or(Value::Null, |e| e.eval(&cx));
-                acc.add(spec.f, ts, &v);
-            }
-            partial.count += 1;
-            partial.end = ts;
-            open.last = ts;
-            if allowed && partial.evidence.len() < 5 {
-                partial.evidence.push(described.evidence());
-            }
+        let allowed = local.evidence.allow(rule.id, hash, ts);
+        let partial = &mut open.partial;
+        for (acc, spec) in partial.accs.iter_mut().zip(aggs) {
+            let v = spec.arg.as_ref().map_or(Value::Null, |e| e.eval(&cx));
+            acc.add(spec.f, ts, &v);
+        }
+        partial.count += 1;
+        partial.end = ts;
+        open.last = ts;
+        if allowed && partial.evidence.len() < 5 {
+            partial.evidence.push(described.evidence());
         }
         return;
     }
@@ -742,10 +802,9 @@ fn test(
             )
         }
     };
+    let hash = key_hash(&local.key);
     if rule.groups_by_service {
-        let mut h = Fx::default();
-        local.key.hash(&mut h);
-        let id = (rule.id, h.finish());
+        let id = (rule.id, hash);
         match kind {
             // The evaluator already knows this group's condition is not holding.
             RowKind::Miss if !local.missed.insert(id) => return,
@@ -755,7 +814,7 @@ fn test(
             _ => {}
         }
     }
-    let evidence = (kind != RowKind::Miss && local.evidence.allow(rule.id, &local.key, ts))
+    let evidence = (kind != RowKind::Miss && local.evidence.allow(rule.id, hash, ts))
         .then(|| described.evidence());
     out.push(RuleRow {
         rule: rule.id,
