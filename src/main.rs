@@ -2,6 +2,7 @@
 //! library crates (`kaizen-engine`, `kaizen-connectors`, `kaizen-rules`, `kaizen-simulator`).
 
 mod config;
+mod dead_letters;
 mod demo;
 mod replay;
 mod rules;

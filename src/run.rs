@@ -21,11 +21,11 @@ use kaizen_connectors::{
     KafkaSourceConfig, Readiness, Registry, SlackSink, TerminalSink, TerminalStyle,
 };
 use kaizen_engine::{
-    run_live, Assignment, Both, ChannelLive, EngineConfig, KafkaLive, LiveConfig, LiveHooks,
-    LiveSource, Partition, Polled,
+    run_live, Both, ChannelLive, EngineConfig, KafkaLive, LiveConfig, LiveHooks, LiveSource,
 };
 
 use crate::config::{Config, StdoutFormat};
+use crate::dead_letters::{DeadLetterFile, DeadLetterOut, DeadLettering, DeadLetters};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -55,85 +55,6 @@ impl InsightSink for Fanout {
             s.flush()?;
         }
         Ok(())
-    }
-}
-
-/// The dead-letter topic, shared by the workers' sources. `failed` is sticky: once a dead
-/// letter may be lost, no offset is committed again by this process (a restart re-reads).
-struct DeadLetters {
-    producer: KafkaDeadLetter,
-    failed: Option<String>,
-}
-
-/// A Kafka source whose undecodable messages go to the dead-letter topic from the worker that
-/// read them, and whose commits first wait for the broker to acknowledge every dead letter
-/// sent: offsets are never committed ahead of the dead letters of the records they cover.
-struct DeadLettering {
-    source: KafkaLive,
-    dead_letters: Arc<Mutex<DeadLetters>>,
-    sent: kaizen_connectors::Counter,
-}
-
-impl LiveSource for DeadLettering {
-    fn poll(&mut self, timeout: std::time::Duration, out: &mut Vec<Polled>) -> Result<(), String> {
-        let start = out.len();
-        self.source.poll(timeout, out)?;
-        for polled in out.iter().skip(start) {
-            let Polled::Rejected {
-                raw,
-                reason,
-                from,
-                offset,
-            } = polled
-            else {
-                continue;
-            };
-            let mut dl = self
-                .dead_letters
-                .lock()
-                .map_err(|_| "the dead-letter producer is poisoned".to_string())?;
-            let sent = dl
-                .producer
-                .send(&from.stream, from.partition, *offset, None, raw, reason);
-            match sent {
-                Ok(()) => self.sent.inc(),
-                Err(e) => {
-                    tracing::error!("dead-letter topic: {e}; offsets are no longer committed");
-                    dl.failed.get_or_insert_with(|| e.to_string());
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn commit(&mut self, offsets: &[(Partition, i64)]) -> Result<(), String> {
-        {
-            let mut dl = self
-                .dead_letters
-                .lock()
-                .map_err(|_| "the dead-letter producer is poisoned".to_string())?;
-            if dl.failed.is_none() {
-                if let Err(e) = dl.producer.flush() {
-                    dl.failed = Some(e.to_string());
-                }
-            }
-            if let Some(e) = &dl.failed {
-                return Err(format!("a dead letter was not delivered ({e})"));
-            }
-        }
-        self.source.commit(offsets)
-    }
-
-    fn lag(&self) -> Vec<(Partition, i64)> {
-        self.source.lag()
-    }
-
-    fn awaits_assignment(&self) -> bool {
-        self.source.awaits_assignment()
-    }
-
-    fn take_assignment_changes(&mut self) -> Vec<Assignment> {
-        self.source.take_assignment_changes()
     }
 }
 
@@ -167,7 +88,13 @@ pub fn run(args: RunArgs) -> Result<()> {
     let mut sources: Vec<Vec<Box<dyn LiveSource>>> =
         (0..engine.workers).map(|_| Vec::new()).collect();
     let mut kafka_sink_config = None;
-    let mut kafka_dead_letter = None;
+    let mut dead_letters = None;
+    let dead_letter_file: Option<DeadLetterFile> = match &config.sinks.dead_letter_file {
+        Some(p) => Some(Arc::new(Mutex::new(DeadLetterSink::new(BufWriter::new(
+            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        ))))),
+        None => None,
+    };
     if let Some(kafka) = &config.kafka {
         let mut props = std::collections::BTreeMap::new();
         for (k, v) in kafka.resolved_properties()? {
@@ -181,26 +108,30 @@ pub fn run(args: RunArgs) -> Result<()> {
         let mut source_config =
             KafkaSourceConfig::new(&kafka.bootstrap_servers(), &kafka.group_id, &topics);
         source_config.properties = props.clone();
-        if let Some(topic) = &kafka.dead_letter_topic {
-            let mut c = KafkaSinkConfig::new(&kafka.bootstrap_servers(), topic);
-            c.properties = props.clone();
-            let producer =
-                KafkaDeadLetter::new(&c).context("cannot start the dead-letter producer")?;
-            kafka_dead_letter = Some(Arc::new(Mutex::new(DeadLetters {
-                producer,
-                failed: None,
-            })));
-        }
+        // The topic when there is one, else the file: either way written by the worker that
+        // read the message, before that worker commits past it.
+        let dead_letter_out = match (&kafka.dead_letter_topic, &dead_letter_file) {
+            (Some(topic), _) => {
+                let mut c = KafkaSinkConfig::new(&kafka.bootstrap_servers(), topic);
+                c.properties = props.clone();
+                let producer =
+                    KafkaDeadLetter::new(&c).context("cannot start the dead-letter producer")?;
+                Some(DeadLetterOut::Topic(producer))
+            }
+            (None, Some(file)) => Some(DeadLetterOut::File(file.clone())),
+            (None, None) => None,
+        };
+        dead_letters = dead_letter_out.map(DeadLetters::new);
         for (w, slot) in sources.iter_mut().enumerate() {
             let source = KafkaLive::new(
                 KafkaSource::new(&source_config, w).context("cannot start the Kafka consumer")?,
             );
-            match &kafka_dead_letter {
-                Some(dl) => slot.push(Box::new(DeadLettering {
+            match &dead_letters {
+                Some(dl) => slot.push(Box::new(DeadLettering::new(
                     source,
-                    dead_letters: dl.clone(),
-                    sent: metrics.counter(&DEAD_LETTERS, &[]),
-                })),
+                    dl.clone(),
+                    metrics.counter(&DEAD_LETTERS, &[]),
+                ))),
                 None => slot.push(Box::new(source)),
             }
         }
@@ -209,12 +140,6 @@ pub fn run(args: RunArgs) -> Result<()> {
             .clone()
             .map(|topic| (kafka.bootstrap_servers(), props, topic));
     }
-    let dead_letter_file = match &config.sinks.dead_letter_file {
-        Some(p) => Some(Arc::new(Mutex::new(DeadLetterSink::new(BufWriter::new(
-            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        ))))),
-        None => None,
-    };
     let mut _http = None;
     if config.http.enabled {
         let (tx, rx) = mpsc::sync_channel(65_536);
@@ -304,30 +229,16 @@ pub fn run(args: RunArgs) -> Result<()> {
         .collect();
 
     let decode_errors = metrics.counter(&DECODE_ERRORS, &[]);
-    let dead_letters = metrics.counter(&DEAD_LETTERS, &[]);
     let late = metrics.counter(&LATE_EVENTS, &[]);
-    let mut on_rejected = |p: &kaizen_engine::Partition, offset: i64, raw: &[u8], reason: &str| {
+    // Only Kafka sources yield undecodable records, and their worker already kept them (see
+    // `DeadLettering`): here they are counted and logged.
+    let mut on_rejected = |p: &kaizen_engine::Partition, offset: i64, _: &[u8], reason: &str| {
         decode_errors.inc();
         tracing::warn!(
             "undecodable message at {}/{}@{offset}: {reason}",
             p.stream,
             p.partition
         );
-        // With a dead-letter topic the worker's source already sent it (see `DeadLettering`).
-        if kafka_dead_letter.is_some() {
-            return;
-        }
-        if let Some(f) = &dead_letter_file {
-            if let Ok(mut sink) = f.lock() {
-                let _ = sink.record(&DecodeFailure {
-                    source: format!("{}/{}", p.stream, p.partition),
-                    line: offset.max(0) as u64,
-                    reason: reason.to_string(),
-                    raw: String::from_utf8_lossy(raw).into_owned(),
-                });
-                dead_letters.inc();
-            }
-        }
     };
     let mut on_late = |p: &kaizen_engine::Partition, offset: i64, e: &kaizen_model::Event| {
         late.inc();
@@ -398,13 +309,11 @@ pub fn run(args: RunArgs) -> Result<()> {
     )?;
     readiness.set(false);
     fanout.flush()?;
-    if let Some(dl) = &kafka_dead_letter {
-        let mut dl = dl
-            .lock()
-            .map_err(|_| anyhow::anyhow!("the dead-letter producer is poisoned"))?;
-        dl.producer
+    if let Some(dl) = &dead_letters {
+        dl.lock()
+            .map_err(|_| anyhow::anyhow!("the dead-letter output is poisoned"))?
             .flush()
-            .context("cannot flush the dead-letter topic")?;
+            .map_err(|e| anyhow::anyhow!("cannot flush the dead letters: {e}"))?;
     }
     if let Some(f) = &dead_letter_file {
         if let Ok(mut sink) = f.lock() {
