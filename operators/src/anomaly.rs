@@ -3,16 +3,17 @@
 //! Every metric series (service + name + labels) gets a [`SeriesBaseline`]: a robust level
 //! (Huber-clipped EWMA and mean absolute deviation), a daily profile used when it predicts
 //! better, a short-term shift statistic that finds level shifts within a few points and accepts
-//! a lasting shift as the new normal, and learnt tails that turn deviations into p-values that
-//! mean the same rarity on every series. An [`AnomalyWindow`] turns point scores into windows
+//! a lasting shift as the new normal, learnt tails that turn deviations into p-values that
+//! mean the same rarity on every series, and the series' whole range, so a value beyond
+//! anything it has shown is news even where spikes have made the tails heavy. An [`AnomalyWindow`] turns point scores into windows
 //! with hysteresis, and the [`MetricAnomalyDetector`] turns windows into `MetricAnomaly` signals.
 //!
 //! # Per-series memory
 //!
-//! [`SERIES_MAX_BYTES`] bounds one series' state, heap included: 808 bytes with its daily
+//! [`SERIES_MAX_BYTES`] bounds one series' state, heap included: 832 bytes with its daily
 //! profile (checked at build time to stay within 2 KB). A series gets its profile only after
 //! warm-up, so a series seen a couple of times costs the inline state alone: 1M such series
-//! measure 354 bytes each including the hash map's slots and slack (`a_million_series_fit`).
+//! measure 398 bytes each including the hash map's slots and slack (`a_million_series_fit`).
 //!
 //! # Decisions a reader may want to know
 //!

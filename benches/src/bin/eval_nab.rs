@@ -11,7 +11,8 @@
 //! `timestamp,value,anomaly_score,label`) and NAB's per-profile score tables
 //! (`<out>/kaizen/kaizen_<profile>_scores.csv`). The default `--output windows` reports what the
 //! detector does: a row's score is the confidence of the anomaly window it opens (`1 - p^(1/4)`
-//! of the window's smallest p-value so far), 0 on every other row; NAB's optimised threshold
+//! of the window's smallest p-value so far, 1 when the window holds a value beyond the series'
+//! whole range so far), 0 on every other row; NAB's optimised threshold
 //! then plays the role of `MetricAnomalyConfig::signal_p`. `--output points` reports every
 //! point's score instead.
 //!
@@ -33,6 +34,7 @@ use clap::{Parser, ValueEnum};
 use kaizen_model::Timestamp;
 use kaizen_operators::{
     AnomalyScorer, AnomalyWindow, ScorerConfig, SeriesBaseline, WindowConfig, WindowEvent,
+    WindowInfo,
 };
 use serde_json::json;
 
@@ -217,12 +219,24 @@ fn detect(
         out.push(match output {
             Output::Points => point.score,
             Output::Windows => match event {
-                Some(WindowEvent::Opened(info)) => 1.0 - info.min_p.sqrt().sqrt(),
+                Some(WindowEvent::Opened(info)) => opening_score(&info),
                 _ => 0.0,
             },
         });
     }
     out
+}
+
+/// The score of the row that opens a window: its confidence, `1 - p^(1/4)` of the smallest
+/// p-value so far, or full confidence when the window holds a value beyond everything the
+/// series showed before ([`WindowInfo::beyond_range`], Numenta's "spatial anomaly", which their
+/// NAB detector also reports as 1.0).
+fn opening_score(info: &WindowInfo) -> f64 {
+    if info.beyond_range {
+        1.0
+    } else {
+        1.0 - info.min_p.sqrt().sqrt()
+    }
 }
 
 struct ProfileResult {
@@ -435,10 +449,12 @@ fn apply_setting(s: &mut ScorerConfig, w: &mut WindowConfig, kv: &str) -> Result
         "accept_shift_z" => s.accept_shift_z = v,
         "accept_shift_after" => s.accept_shift_after = v as u32,
         "relative_scale_floor" => s.relative_scale_floor = v,
+        "range_tolerance" => s.range_tolerance = v,
         "open_p" => w.open_p = v,
         "open_k" => w.open_k = v as u8,
         "open_n" => w.open_n = v as u8,
         "instant_p" => w.instant_p = v,
+        "open_beyond_range" => w.open_beyond_range = v != 0.0,
         "close_p" => w.close_p = v,
         "close_after" => w.close_after = v as u16,
         _ => bail!("--set: unknown setting {name:?}"),
@@ -500,4 +516,31 @@ fn main() -> Result<()> {
                "nab": summary, "scorer_points_per_sec": scorer_pps})
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_beyond_the_range_opens_with_full_confidence() {
+        let info = WindowInfo {
+            onset: Timestamp(1),
+            ts: Timestamp(1),
+            direction: kaizen_operators::Direction::Up,
+            peak: 9.0,
+            expected_at_peak: 1.0,
+            min_p: 1e-4,
+            max_z: 5.0,
+            magnitude: 5.0,
+            anomalous_points: 1,
+            beyond_range: false,
+        };
+        assert!((opening_score(&info) - 0.9).abs() < 1e-12);
+        let beyond = WindowInfo {
+            beyond_range: true,
+            ..info
+        };
+        assert_eq!(opening_score(&beyond), 1.0);
+    }
 }

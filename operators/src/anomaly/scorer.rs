@@ -42,6 +42,12 @@ pub struct ScorerConfig {
     /// The scale never drops below this fraction of the level's magnitude, so a flat series
     /// does not turn float noise into alarms.
     pub relative_scale_floor: f64,
+    /// A scored value outside the whole range the series has shown (every accepted sample,
+    /// warm-up included) by more than this fraction of that range is
+    /// [`PointScore::beyond_range`]: "never seen before", however the tails judge it. Numenta's
+    /// NAB detector calls this a spatial anomaly and uses the same 5 %. `f64::INFINITY` turns
+    /// it off.
+    pub range_tolerance: f64,
 }
 
 impl Default for ScorerConfig {
@@ -59,6 +65,7 @@ impl Default for ScorerConfig {
             accept_shift_z: 4.0,
             accept_shift_after: 12,
             relative_scale_floor: 1e-4,
+            range_tolerance: 0.05,
         }
     }
 }
@@ -124,6 +131,11 @@ pub struct PointScore {
     pub scale: f64,
     /// Which way the point departs.
     pub direction: Direction,
+    /// The value lies outside everything the series has shown before by more than
+    /// [`ScorerConfig::range_tolerance`] of its range (only ever set on scored points). A
+    /// series whose tails have grown heavy from many spikes still reports a spike several
+    /// times larger than any before it this way.
+    pub beyond_range: bool,
     /// Whether the point was scored.
     pub status: PointStatus,
 }
@@ -138,6 +150,7 @@ impl PointScore {
             expected,
             scale: 0.0,
             direction: Direction::Up,
+            beyond_range: false,
             status,
         }
     }
@@ -253,6 +266,9 @@ pub struct SeriesBaseline {
     points: u32,
     /// Tails of the point z-score (up, down) and of the shift statistic (up, down).
     tails: [Tail; 4],
+    /// Smallest and largest accepted value so far.
+    lo: f64,
+    hi: f64,
     season: Option<Box<Season>>,
 }
 
@@ -294,6 +310,7 @@ impl SeriesBaseline {
         let t = ts.as_millis();
         if self.points == 0 {
             self.plain.level = value;
+            (self.lo, self.hi) = (value, value);
             self.last_ms = t;
             self.points = 1;
             return PointScore::unscored(PointStatus::WarmingUp, value);
@@ -354,6 +371,12 @@ impl SeriesBaseline {
         out.z = z;
         out.shift_z = shift_z;
         out.scale = sigma;
+        let margin = cfg.range_tolerance * (self.hi - self.lo);
+        out.beyond_range =
+            warm && self.hi > self.lo && (value > self.hi + margin || value < self.lo - margin);
+        let above = value > self.hi;
+        self.lo = self.lo.min(value);
+        self.hi = self.hi.max(value);
         if warm {
             let [pu, pd, su, sd] = self.tails;
             let (p_point, dir_point) = if z >= 0.0 {
@@ -384,6 +407,13 @@ impl SeriesBaseline {
             self.tails[1].learn(-z, ra, 0.05);
             self.tails[2].learn(shift_z, ra, 0.05);
             self.tails[3].learn(-shift_z, ra, 0.05);
+        }
+        if out.beyond_range {
+            out.direction = if above {
+                Direction::Up
+            } else {
+                Direction::Down
+            };
         }
 
         // Learn.

@@ -300,6 +300,7 @@ fn hysteresis_opens_after_k_of_n_and_closes_after_m_normal() {
         expected: 10.0,
         scale: 1.0,
         direction: Direction::Up,
+        beyond_range: false,
         status: PointStatus::Scored,
     };
     let mut w = AnomalyWindow::new();
@@ -403,4 +404,99 @@ fn formats_values_for_people() {
     assert_eq!(fmt_value("http_error_ratio", 0.125), "12.5%");
     assert_eq!(fmt_confidence(1e-3), "99.9%");
     assert_eq!(fmt_confidence(1e-9), "99.9999%");
+}
+
+#[test]
+fn a_value_beyond_the_whole_range_is_flagged_even_on_heavy_tails() {
+    let cfg = ScorerConfig::default();
+    let mut b = SeriesBaseline::new();
+    let mut g = Noise(7);
+    let mut beyond = Vec::new();
+    // Noise around 100 with a spike of +40 every 50 points: the tails learn that spikes happen.
+    for i in 0..2000u64 {
+        let spike = if i % 50 == 25 { 40.0 } else { 0.0 };
+        let p = b.observe(&cfg, Timestamp(T0 + i * STEP), 100.0 + g.normal() + spike);
+        if p.beyond_range {
+            beyond.push(i);
+        }
+        assert!(
+            !(p.beyond_range && p.status != PointStatus::Scored),
+            "flagged while warming up at {i}"
+        );
+    }
+    // The first spike after warm-up breaks the range; later spikes of the same size do not.
+    assert!(beyond.iter().all(|&i| i < 100), "{beyond:?}");
+    // A spike three times any before it is news, below the range as well as above it.
+    let up = b.observe(&cfg, Timestamp(T0 + 2000 * STEP), 220.0);
+    assert!(up.beyond_range && up.direction == Direction::Up, "{up:?}");
+    let down = b.observe(&cfg, Timestamp(T0 + 2001 * STEP), -50.0);
+    assert!(
+        down.beyond_range && down.direction == Direction::Down,
+        "{down:?}"
+    );
+    // Inside the range (by less than the tolerance) is not.
+    let inside = b.observe(&cfg, Timestamp(T0 + 2002 * STEP), 221.0);
+    assert!(!inside.beyond_range, "{inside:?}");
+}
+
+#[test]
+fn range_rule_is_silent_on_flat_series_and_can_be_turned_off() {
+    let mut flat = SeriesBaseline::new();
+    let cfg = ScorerConfig::default();
+    for i in 0..200u64 {
+        let p = flat.observe(&cfg, Timestamp(T0 + i * STEP), 5.0);
+        assert!(!p.beyond_range, "a flat series has no range to leave ({i})");
+    }
+    let off = ScorerConfig {
+        range_tolerance: f64::INFINITY,
+        ..ScorerConfig::default()
+    };
+    let mut b = SeriesBaseline::new();
+    let mut g = Noise(3);
+    for i in 0..200u64 {
+        b.observe(&off, Timestamp(T0 + i * STEP), 10.0 + g.normal());
+    }
+    let p = b.observe(&off, Timestamp(T0 + 200 * STEP), 1e6);
+    assert!(!p.beyond_range && p.p_value < 1e-4, "{p:?}");
+}
+
+#[test]
+fn a_point_beyond_the_range_opens_a_window_at_once() {
+    let point = |p: f64, beyond_range: bool| PointScore {
+        score: 0.0,
+        p_value: p,
+        z: 3.0,
+        shift_z: 0.0,
+        expected: 10.0,
+        scale: 1.0,
+        direction: Direction::Up,
+        beyond_range,
+        status: PointStatus::Scored,
+    };
+    let cfg = WindowConfig::default();
+    let mut w = AnomalyWindow::new();
+    assert_eq!(w.update(&cfg, Timestamp(1), 10.0, &point(0.5, false)), None);
+    // p = 0.02 is not even anomalous by p-value; beyond the range it opens the window.
+    let Some(WindowEvent::Opened(info)) = w.update(&cfg, Timestamp(2), 30.0, &point(0.02, true))
+    else {
+        panic!("did not open");
+    };
+    assert!(info.beyond_range && info.onset == Timestamp(2) && info.peak == 30.0);
+    // The window stays open while the series is beyond its range, then closes as usual.
+    assert_eq!(w.update(&cfg, Timestamp(3), 31.0, &point(0.5, true)), None);
+    let closes = (4..4 + u64::from(cfg.close_after))
+        .filter_map(|t| w.update(&cfg, Timestamp(t), 10.0, &point(0.5, false)))
+        .collect::<Vec<_>>();
+    assert!(
+        matches!(closes.as_slice(), [WindowEvent::Closed(_)]),
+        "{closes:?}"
+    );
+    // Turned off, the same point is judged by its p-value alone.
+    let off = WindowConfig {
+        open_beyond_range: false,
+        ..WindowConfig::default()
+    };
+    let mut w = AnomalyWindow::new();
+    assert_eq!(w.update(&off, Timestamp(2), 30.0, &point(0.02, true)), None);
+    assert!(!w.is_open());
 }

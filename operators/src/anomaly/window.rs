@@ -16,6 +16,9 @@ pub struct WindowConfig {
     pub open_n: u8,
     /// ... or at once on one point this extreme: a spike is one point long.
     pub instant_p: f64,
+    /// ... or at once on a point beyond everything the series has shown
+    /// ([`PointScore::beyond_range`]), which counts as anomalous whatever its p-value.
+    pub open_beyond_range: bool,
     /// A point is normal when its p-value is above this (between the two it is neither, and
     /// keeps an open window open).
     pub close_p: f64,
@@ -34,6 +37,7 @@ impl Default for WindowConfig {
             open_k: 3,
             open_n: 5,
             instant_p: 1e-4,
+            open_beyond_range: true,
             close_p: 5e-2,
             close_after: 10,
             magnitude_floor: 0.01,
@@ -65,6 +69,9 @@ pub struct WindowInfo {
     pub magnitude: f64,
     /// Anomalous points so far.
     pub anomalous_points: u32,
+    /// Some anomalous point so far lay beyond the series' whole range
+    /// ([`PointScore::beyond_range`]).
+    pub beyond_range: bool,
 }
 
 impl WindowInfo {
@@ -122,7 +129,8 @@ impl AnomalyWindow {
         }
         let n = u32::from(cfg.open_n.clamp(1, 32));
         let mask = if n >= 32 { u32::MAX } else { (1u32 << n) - 1 };
-        let anomalous = point.p_value <= cfg.open_p;
+        let beyond = cfg.open_beyond_range && point.beyond_range;
+        let anomalous = point.p_value <= cfg.open_p || beyond;
         // A new episode starts at an anomalous point with none among the previous n-1.
         if !self.open && anomalous && self.recent & (mask >> 1) == 0 {
             self.info = None;
@@ -134,7 +142,7 @@ impl AnomalyWindow {
             self.info = None;
         }
         if self.open {
-            if point.p_value > cfg.close_p {
+            if point.p_value > cfg.close_p && !beyond {
                 self.normal_run = self.normal_run.saturating_add(1);
             } else {
                 self.normal_run = 0;
@@ -145,7 +153,8 @@ impl AnomalyWindow {
             return None;
         }
         let confirmed = self.recent.count_ones() >= u32::from(cfg.open_k.max(1))
-            || (anomalous && point.p_value <= cfg.instant_p);
+            || (anomalous && point.p_value <= cfg.instant_p)
+            || beyond;
         if confirmed {
             self.open = true;
             self.normal_run = 0;
@@ -181,9 +190,11 @@ impl AnomalyWindow {
             max_z: z,
             magnitude,
             anomalous_points: 0,
+            beyond_range: false,
         });
         if anomalous {
             info.anomalous_points += 1;
+            info.beyond_range |= cfg.open_beyond_range && point.beyond_range;
         }
         if z > info.max_z || (anomalous && info.anomalous_points == 1) {
             info.max_z = info.max_z.max(z);
