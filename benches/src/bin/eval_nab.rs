@@ -12,7 +12,8 @@
 //! (`<out>/kaizen/kaizen_<profile>_scores.csv`). The default `--output windows` reports what the
 //! detector does: a row's score is the confidence of the anomaly window it opens (`1 - p^(1/4)`
 //! of the window's smallest p-value so far, 1 when the window holds a value beyond the series'
-//! whole range so far), 0 on every other row; NAB's optimised threshold
+//! whole range so far, 0 when it repeats the previous window a day later), 0 on every other
+//! row; NAB's optimised threshold
 //! then plays the role of `MetricAnomalyConfig::signal_p`. `--output points` reports every
 //! point's score instead.
 //!
@@ -230,10 +231,14 @@ fn detect(
 /// The score of the row that opens a window: its confidence, `1 - p^(1/4)` of the smallest
 /// p-value so far, or full confidence when the window holds a value beyond everything the
 /// series showed before ([`WindowInfo::beyond_range`], Numenta's "spatial anomaly", which their
-/// NAB detector also reports as 1.0).
+/// NAB detector also reports as 1.0). A window that repeats the previous one a day later
+/// ([`WindowInfo::daily_repeat`]) is reported as 0 unless it is beyond the range: a daily job's
+/// spike is what the series does, and the engine's responders would not want it paged daily.
 fn opening_score(info: &WindowInfo) -> f64 {
     if info.beyond_range {
         1.0
+    } else if info.daily_repeat {
+        0.0
     } else {
         1.0 - info.min_p.sqrt().sqrt()
     }
@@ -454,6 +459,7 @@ fn apply_setting(s: &mut ScorerConfig, w: &mut WindowConfig, kv: &str) -> Result
         "open_k" => w.open_k = v as u8,
         "open_n" => w.open_n = v as u8,
         "instant_p" => w.instant_p = v,
+        "daily_repeat_tolerance_ms" => w.daily_repeat_tolerance_ms = v as u64,
         "open_beyond_range" => w.open_beyond_range = v != 0.0,
         "close_p" => w.close_p = v,
         "close_after" => w.close_after = v as u16,
@@ -535,8 +541,14 @@ mod tests {
             magnitude: 5.0,
             anomalous_points: 1,
             beyond_range: false,
+            daily_repeat: false,
         };
         assert!((opening_score(&info) - 0.9).abs() < 1e-12);
+        let repeat = WindowInfo {
+            daily_repeat: true,
+            ..info
+        };
+        assert_eq!(opening_score(&repeat), 0.0);
         let beyond = WindowInfo {
             beyond_range: true,
             ..info

@@ -500,3 +500,46 @@ fn a_point_beyond_the_range_opens_a_window_at_once() {
     assert_eq!(w.update(&off, Timestamp(2), 30.0, &point(0.02, true)), None);
     assert!(!w.is_open());
 }
+
+#[test]
+fn a_window_a_day_after_the_last_in_the_same_direction_is_a_daily_repeat() {
+    let point = |p: f64, direction: Direction| PointScore {
+        score: 0.0,
+        p_value: p,
+        z: 8.0,
+        shift_z: 0.0,
+        expected: 10.0,
+        scale: 1.0,
+        direction,
+        beyond_range: false,
+        status: PointStatus::Scored,
+    };
+    let cfg = WindowConfig::default();
+    let mut w = AnomalyWindow::new();
+    let min = 60_000u64;
+    let mut opened = Vec::new();
+    // Spikes at 03:15 on day 0, 03:20 on day 1, 03:20 on day 2 going down, 09:00 on day 3.
+    let spikes = [
+        (3 * 60 + 15, Direction::Up),
+        (1440 + 3 * 60 + 20, Direction::Up),
+        (2 * 1440 + 3 * 60 + 20, Direction::Down),
+        (3 * 1440 + 9 * 60, Direction::Up),
+    ];
+    for (at, dir) in spikes {
+        let t = T0 + at * min;
+        if let Some(WindowEvent::Opened(info)) =
+            w.update(&cfg, Timestamp(t), 30.0, &point(1e-6, dir))
+        {
+            opened.push(info.daily_repeat);
+        }
+        for i in 1..=u64::from(cfg.close_after) {
+            w.update(
+                &cfg,
+                Timestamp(t + i * min),
+                10.0,
+                &point(0.5, Direction::Up),
+            );
+        }
+    }
+    assert_eq!(opened, [false, true, false, false]);
+}

@@ -5,6 +5,8 @@ use kaizen_model::Timestamp;
 
 use super::scorer::{Direction, PointScore, PointStatus};
 
+const DAY_MS: u64 = 86_400_000;
+
 /// When a window opens and closes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WindowConfig {
@@ -28,6 +30,10 @@ pub struct WindowConfig {
     /// less than this fraction of its usual level: a series that hardly ever moves must not
     /// claim thousands of σ for a 2 % change when origins are compared by how far they moved.
     pub magnitude_floor: f64,
+    /// A window that opens one day (± this many milliseconds) after the previous one opened, in
+    /// the same direction, is marked [`WindowInfo::daily_repeat`]: the daily job's spike, not
+    /// news. Default: half an hour, the daily profile's resolution (0 turns it off).
+    pub daily_repeat_tolerance_ms: u64,
 }
 
 impl Default for WindowConfig {
@@ -41,6 +47,7 @@ impl Default for WindowConfig {
             close_p: 5e-2,
             close_after: 10,
             magnitude_floor: 0.01,
+            daily_repeat_tolerance_ms: 1_800_000,
         }
     }
 }
@@ -72,6 +79,9 @@ pub struct WindowInfo {
     /// Some anomalous point so far lay beyond the series' whole range
     /// ([`PointScore::beyond_range`]).
     pub beyond_range: bool,
+    /// The window opened one day after the previous one, in the same direction (see
+    /// [`WindowConfig::daily_repeat_tolerance_ms`]).
+    pub daily_repeat: bool,
 }
 
 impl WindowInfo {
@@ -90,10 +100,13 @@ pub enum WindowEvent {
     Closed(WindowInfo),
 }
 
-/// The hysteresis state machine of one series (about 80 bytes).
+/// The hysteresis state machine of one series (about 100 bytes).
 #[derive(Clone, Debug, Default)]
 pub struct AnomalyWindow {
     info: Option<WindowInfo>,
+    /// When the previous window opened (ms, 0 = never) and which way it went.
+    last_open_ms: u64,
+    last_open_direction: Direction,
     /// Last `open_n` scored points, newest in bit 0: 1 = anomalous.
     recent: u32,
     normal_run: u16,
@@ -160,6 +173,14 @@ impl AnomalyWindow {
             self.normal_run = 0;
             if let Some(info) = self.info.as_mut() {
                 info.ts = ts;
+                let t = ts.as_millis();
+                let since = t.saturating_sub(self.last_open_ms);
+                info.daily_repeat = self.last_open_ms > 0
+                    && cfg.daily_repeat_tolerance_ms > 0
+                    && since.abs_diff(DAY_MS) <= cfg.daily_repeat_tolerance_ms
+                    && self.last_open_direction == info.direction;
+                self.last_open_ms = t;
+                self.last_open_direction = info.direction;
                 return Some(WindowEvent::Opened(*info));
             }
         }
@@ -191,6 +212,7 @@ impl AnomalyWindow {
             magnitude,
             anomalous_points: 0,
             beyond_range: false,
+            daily_repeat: false,
         });
         if anomalous {
             info.anomalous_points += 1;
