@@ -10,7 +10,7 @@
 //!
 //! # Per-series memory
 //!
-//! [`SERIES_MAX_BYTES`] bounds one series' state, heap included: 832 bytes with its daily
+//! [`SERIES_MAX_BYTES`] bounds one series' state, heap included: 840 bytes with its daily
 //! profile (checked at build time to stay within 2 KB). A series gets its profile only after
 //! warm-up, so a series seen a couple of times costs the inline state alone: 1M such series
 //! measure 412 bytes each including the hash map's slots and slack (`a_million_series_fit`).
