@@ -130,9 +130,6 @@ struct Template {
     last_seen: u64,
     /// Its `<*>` span any number of tokens (it merged lines of different lengths).
     flexible: bool,
-    /// Bit `i`: the `<*>` at position `i` takes plain words (it generalised from words);
-    /// otherwise it has held only masked values, and a word there is a difference.
-    open: u128,
 }
 
 impl Template {
@@ -156,7 +153,6 @@ impl Template {
             text: String::new(),
             last_seen: seq,
             flexible,
-            open: 0,
         };
         t.render();
         t
@@ -170,11 +166,6 @@ impl Template {
             }
             self.text.push_str(t);
         }
-    }
-
-    /// Whether the `<*>` at position `i` takes a plain word.
-    fn open(&self, i: usize) -> bool {
-        i >= 128 || self.open >> i & 1 == 1
     }
 
     fn generalise(&mut self, i: usize) {
@@ -223,7 +214,6 @@ impl Placed {
 ///   templates differ there and nowhere else, and never at the first token (Drain's insight
 ///   that messages start with constants); until then each variant is its own template, and
 ///   when the position turns out variable (a number shows up there) its variants fold in;
-///   likewise a `<*>` that has held only masked values takes a plain word only as a variant;
 /// * a partly masked token differs as a variable only inside the identifier holding the
 ///   variable (`rdd_<*>` / `broadcast_<*>_piece<*>`, `chdir(/<*>)` / `chdir(pwd)`), as a
 ///   constant elsewhere (`(uid=<*>)` / `LOGIN(uid=<*>)`);
@@ -461,7 +451,7 @@ impl TemplateMiner {
             return Placed::found(slot, true);
         }
         let texts = (0..len).map(|i| self.tokens.masked(i).into()).collect();
-        let (slot, evicted) = self.insert(texts, false, 0);
+        let (slot, evicted) = self.insert(texts, false);
         Placed {
             slot,
             is_new: true,
@@ -485,7 +475,7 @@ impl TemplateMiner {
             let mut misses = 0;
             for i in 0..len {
                 let th = t.tokens[i];
-                if th == WILD && (line.kinds[i] != TokenKind::Word || t.open(i)) {
+                if th == WILD {
                     s.wild += 1;
                 } else if th == line.hashes[i] {
                     s.equal += 1;
@@ -508,7 +498,11 @@ impl TemplateMiner {
             }
             // Only a contender pays for telling words from variables at its differences.
             s.word_mismatch = (0..len)
-                .filter(|&i| !accepts(t, line, i) && word_difference(t, line, i))
+                .filter(|&i| {
+                    t.tokens[i] != WILD
+                        && t.tokens[i] != line.hashes[i]
+                        && word_difference(t, line, i)
+                })
                 .count();
             let rank = |s: &Score| (s.equal + s.wild, usize::MAX - s.word_mismatch, s.equal);
             if best.as_ref().is_none_or(|(_, b)| rank(&s) > rank(b)) {
@@ -533,16 +527,11 @@ impl TemplateMiner {
         let mut generalised = false;
         let mut only: Option<usize> = None;
         for i in 0..t.tokens.len() {
-            if accepts(t, line, i) {
+            if t.tokens[i] == WILD || t.tokens[i] == line.hashes[i] {
                 continue;
             }
             if !word_difference(t, line, i) {
-                // A partly masked token has words of its own: the `<*>` takes words too.
-                let wordy = t.kinds[i] == TokenKind::Mixed || line.kinds[i] == TokenKind::Mixed;
                 t.generalise(i);
-                if wordy && i < 128 {
-                    t.open |= 1 << i;
-                }
                 only = if generalised { None } else { Some(i) };
                 generalised = true;
             } else {
@@ -569,11 +558,11 @@ impl TemplateMiner {
                 return self.word_variant(slot, p, generalised);
             }
         }
-        let (mut texts, open) = (t.texts.clone(), t.open);
+        let mut texts = t.texts.clone();
         for &i in &words {
             texts[i] = line.masked(i).into();
         }
-        let (slot, evicted) = self.insert(texts, false, open);
+        let (slot, evicted) = self.insert(texts, false);
         Placed {
             slot,
             is_new: true,
@@ -585,10 +574,8 @@ impl TemplateMiner {
 
 /// Whether the difference at position `i` between template `t` and the line is between
 /// constants (it needs [`TemplateConfig::word_variants`] variants to become `<*>`) rather
-/// than the mark of a variable (it generalises at once). A whole-token variable against a
-/// partly masked token marks a variable; against a plain word it does not (a word where only
-/// values were seen, `****` for a fan speed, is a variant until the position shows enough
-/// different words). A partly masked token marks a variable only when the two differ
+/// than the mark of a variable (it generalises at once). A whole-token variable on either
+/// side marks a variable. A partly masked token marks a variable only when the two differ
 /// inside an identifier that holds the variable (`rdd_<*>` / `broadcast_<*>_piece<*>`,
 /// `host-<*>` / `db.local:<*>`, `chdir(/<*>)` / `chdir(pwd)`); a difference outside it is a
 /// constant part of the message (`(uid=<*>)` / `LOGIN(uid=<*>)`, `num=<*>,flags=<*>` /
@@ -596,7 +583,6 @@ impl TemplateMiner {
 fn word_difference(t: &Template, line: &Tokens, i: usize) -> bool {
     use TokenKind::*;
     match (t.kinds[i], line.kinds[i]) {
-        (Wild, Word) | (Word, Wild) => true,
         (Wild, _) | (_, Wild) => false,
         (Word, Word) => true,
         _ => !differ_in_identifier(&t.texts[i], line.masked(i)),
@@ -605,14 +591,11 @@ fn word_difference(t: &Template, line: &Tokens, i: usize) -> bool {
 
 /// Whether fixed template `t` matches the line exactly (every constant equal).
 fn covers(t: &Template, line: &Tokens) -> bool {
-    t.tokens.len() == line.len() && (0..line.len()).all(|i| accepts(t, line, i))
-}
-
-/// Whether position `i` of fixed template `t` takes the line's token: equal, or a `<*>`
-/// that takes it (a masked value, or a word where words were seen).
-fn accepts(t: &Template, line: &Tokens, i: usize) -> bool {
-    let th = t.tokens[i];
-    th == line.hashes[i] || (th == WILD && (line.kinds[i] != TokenKind::Word || t.open(i)))
+    t.tokens.len() == line.len()
+        && t.tokens
+            .iter()
+            .zip(&line.hashes)
+            .all(|(&a, &b)| a == WILD || a == b)
 }
 
 mod merge;

@@ -11,7 +11,7 @@ impl TemplateMiner {
             return Placed::found(slot, generalised);
         };
         let skeleton = skeleton(&t.tokens, p);
-        let (base_id, mut texts, open) = (t.id, t.texts.clone(), t.open);
+        let (base_id, mut texts) = (t.id, t.texts.clone());
         let members = self.variants.entry(skeleton).or_default();
         if !members.contains(&base_id) {
             members.push(base_id);
@@ -19,7 +19,7 @@ impl TemplateMiner {
         members.retain(|id| self.by_id.contains_key(id));
         if members.len() + 1 < self.config.word_variants {
             texts[p] = self.tokens.masked(p).into();
-            let (slot, evicted) = self.insert(texts, false, open);
+            let (slot, evicted) = self.insert(texts, false);
             let id = self.slot(slot).map(|t| t.id);
             if let (Some(id), Some(members)) = (id, self.variants.get_mut(&skeleton)) {
                 members.push(id);
@@ -71,9 +71,6 @@ impl TemplateMiner {
         let survivor = survivor.unwrap_or(slot);
         if let Some(t) = self.slot_mut(survivor) {
             t.generalise(p);
-            if p < 128 {
-                t.open |= 1 << p;
-            }
             t.render();
         }
         self.trim_aliases();

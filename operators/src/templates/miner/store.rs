@@ -4,13 +4,11 @@
 use super::*;
 
 impl TemplateMiner {
-    /// Adds a template (`open`: see [`Template::open`]), evicting the least recently seen one
-    /// first when at the cap.
+    /// Adds a template, evicting the least recently seen one first when at the cap.
     pub(super) fn insert(
         &mut self,
         texts: Vec<Box<str>>,
         flexible: bool,
-        open: u128,
     ) -> (u32, Option<TemplateId>) {
         let evicted = if self.by_id.len() >= self.config.max_templates.max(1) {
             self.evict_lru()
@@ -19,8 +17,7 @@ impl TemplateMiner {
         };
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
-        let mut t = Template::new(id, texts, flexible, self.seq);
-        t.open = open;
+        let t = Template::new(id, texts, flexible, self.seq);
         let len = t.tokens.len() as u32;
         let slot = match self.free.pop() {
             Some(slot) => {

@@ -308,25 +308,3 @@ fn an_optional_clause_is_another_event() {
     let sent = m.observe("close, 1190 bytes sent").id;
     assert_eq!(m.observe("close, 451 bytes (451 B) sent").id, sent);
 }
-
-#[test]
-fn a_word_where_only_values_were_seen_is_a_variant() {
-    let mut m = miner();
-    let a = m.observe("Fan speeds ( 3552 3534 3375 ) rpm").id;
-    assert_eq!(m.observe("Fan speeds ( 3552 1200 3375 ) rpm").id, a);
-    // `****` where numbers were seen: a sensor without a reading, another event.
-    let stars = m.observe("Fan speeds ( 3552 **** 3375 ) rpm");
-    assert!(stars.is_new);
-    assert_eq!(stars.template, "Fan speeds ( <*> **** <*> ) rpm");
-    let stars = stars.id;
-    assert_eq!(m.observe("Fan speeds ( 1 **** 2 ) rpm").id, stars);
-    assert_eq!(m.observe("Fan speeds ( 1 9 2 ) rpm").id, a);
-    // Enough different words show the position takes words: the variants fold in.
-    let third = m.observe("Fan speeds ( 3552 n/a 3375 ) rpm");
-    assert_eq!((third.id, third.merged), (a, &[stars][..]));
-    assert_eq!(m.observe("Fan speeds ( 1 unknown 2 ) rpm").id, a);
-    // A partly masked token has words of its own: its position takes words at once.
-    let host = m.observe("connect to db-7 port 5432").id;
-    assert_eq!(m.observe("connect to 10.0.0.1 port 5432").id, host);
-    assert_eq!(m.observe("connect to localhost port 5432").id, host);
-}
