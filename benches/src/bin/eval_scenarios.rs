@@ -162,10 +162,13 @@ fn main() -> Result<()> {
         }
         // An incident covers a fault when it took in a symptom of one of the fault's services
         // while the fault lasted: covering two faults is a merge, whether or not the incident
-        // opened in either one's window.
+        // opened in either one's window. A symptom clearing is not one taken in. The insight's
+        // timeline keeps its first and latest entries only, so a merge hidden in the middle
+        // of a long incident is not counted: a lower bound.
         let covers = |i: &Insight, f: &kaizen_simulator::Fault| {
             i.timeline.iter().any(|e| {
-                e.ts >= f.start
+                !e.text.ends_with(" cleared")
+                    && e.ts >= f.start
                     && e.ts <= f.end
                     && f.affected
                         .iter()
