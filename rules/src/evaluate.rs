@@ -11,10 +11,11 @@ use kaizen_model::{
 };
 
 use crate::aggregate::Acc;
+use crate::check::AggSpec;
 use crate::evidence::Evidence;
 use crate::expr::Ctx;
 use crate::fast_hash::FxBuild;
-use crate::filter::{RowKind, RuleRow};
+use crate::filter::{Partial, RowKind, RuleRow};
 use crate::firing::{Lifecycle, Transition};
 use crate::graph::Dependencies;
 use crate::join::{JoinBuffers, JoinPlan};
@@ -61,6 +62,19 @@ impl Win {
             accs,
             count: 0,
             evidence: Vec::new(),
+        }
+    }
+
+    /// Folds in a partial aggregate combined in stage one (a pane or a whole session).
+    fn absorb(&mut self, aggs: &[AggSpec], p: &Partial) {
+        for ((acc, spec), other) in self.accs.iter_mut().zip(aggs).zip(&p.accs) {
+            acc.merge(spec.f, other);
+        }
+        self.count += p.count;
+        for e in &p.evidence {
+            if self.evidence.len() < EVIDENCE {
+                self.evidence.push(e.clone());
+            }
         }
     }
 
@@ -345,15 +359,7 @@ fn apply(rule: &Rule, key: &[Value], g: &mut Group, row: &RuleRow, out: &mut Vec
                     let (w, last) = g
                         .session
                         .get_or_insert_with(|| (Win::new(rule, p.start, p.start), p.start));
-                    for ((acc, spec), other) in w.accs.iter_mut().zip(aggs).zip(&p.accs) {
-                        acc.merge(spec.f, other);
-                    }
-                    w.count += p.count;
-                    for e in &p.evidence {
-                        if w.evidence.len() < EVIDENCE {
-                            w.evidence.push(e.clone());
-                        }
-                    }
+                    w.absorb(aggs, p);
                     w.end = p.end;
                     *last = p.end;
                     return;
@@ -363,15 +369,7 @@ fn apply(rule: &Rule, key: &[Value], g: &mut Group, row: &RuleRow, out: &mut Vec
                 .windows
                 .entry(p.start)
                 .or_insert_with(|| Win::new(rule, p.start, p.start + width));
-            for ((acc, spec), other) in w.accs.iter_mut().zip(aggs).zip(&p.accs) {
-                acc.merge(spec.f, other);
-            }
-            w.count += p.count;
-            for e in &p.evidence {
-                if w.evidence.len() < EVIDENCE {
-                    w.evidence.push(e.clone());
-                }
-            }
+            w.absorb(aggs, p);
             if matches!(window, Window::Hop { .. }) && g.hop_next.is_none() {
                 g.hop_next = Some(p.start + width);
             }

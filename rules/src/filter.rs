@@ -19,7 +19,7 @@ use crate::expr::{BinOp, Ctx, Expr};
 use crate::fast_hash::{Fx, FxBuild};
 use crate::graph::Dependencies;
 use crate::plan::{Rule, Shape};
-use crate::ruleset::RuleSet;
+use crate::ruleset::{kind_slot, RuleSet};
 use crate::schema::{series_text, Column, Row, StreamName, TemplateRef};
 use crate::value::Value;
 
@@ -99,7 +99,7 @@ impl RuleRow {
 /// the event, so testing it would do nothing. Rules keep their order.
 #[derive(Default)]
 struct Dispatch {
-    /// Per [`kind_index`]: the rules, and by the text of the kind's dispatch column.
+    /// Per [`kind_slot`]: the rules, and by the text of the kind's dispatch column.
     kinds: [KindDispatch; 5],
 }
 
@@ -109,17 +109,6 @@ struct KindDispatch {
     any: Vec<usize>,
     /// For each value some rule requires: the rules that can select it, in order.
     by_value: HashMap<Box<str>, Vec<usize>>,
-}
-
-fn kind_index(kind: EventKind) -> Option<usize> {
-    Some(match kind {
-        EventKind::Alert => 0,
-        EventKind::Metric => 1,
-        EventKind::Log => 2,
-        EventKind::Span => 3,
-        EventKind::Change => 4,
-        EventKind::Feedback => return None,
-    })
 }
 
 /// The column metrics and logs are dispatched on.
@@ -187,7 +176,7 @@ impl Dispatch {
             EventKind::Span,
             EventKind::Change,
         ] {
-            let Some(k) = kind_index(kind) else {
+            let Some(k) = kind_slot(kind) else {
                 continue;
             };
             let candidates: Vec<(usize, Option<Vec<&str>>)> = rules
@@ -227,7 +216,7 @@ impl Dispatch {
 
     /// The rules to test `event` against, in order.
     fn targets(&self, event: &Event) -> &[usize] {
-        let Some(slot) = kind_index(event.kind()).map(|k| &self.kinds[k]) else {
+        let Some(slot) = kind_slot(event.kind()).map(|k| &self.kinds[k]) else {
             return &[];
         };
         if slot.by_value.is_empty() {

@@ -33,7 +33,8 @@ pub struct ReloadReport {
     pub errors: Vec<RuleError>,
 }
 
-fn kind_slot(kind: EventKind) -> Option<usize> {
+/// The index of an event kind rules can select, in per-kind tables (feedback: none).
+pub(crate) fn kind_slot(kind: EventKind) -> Option<usize> {
     Some(match kind {
         EventKind::Alert => 0,
         EventKind::Metric => 1,
