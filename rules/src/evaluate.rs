@@ -15,7 +15,7 @@ use crate::check::AggSpec;
 use crate::evidence::Evidence;
 use crate::expr::Ctx;
 use crate::fast_hash::FxBuild;
-use crate::filter::{Partial, RowKind, RuleRow};
+use crate::filter::{RowKind, RuleRow};
 use crate::firing::{Lifecycle, Transition};
 use crate::graph::Dependencies;
 use crate::join::{JoinBuffers, JoinPlan};
@@ -65,13 +65,14 @@ impl Win {
         }
     }
 
-    /// Folds in a partial aggregate combined in stage one (a pane or a whole session).
-    fn absorb(&mut self, aggs: &[AggSpec], p: &Partial) {
-        for ((acc, spec), other) in self.accs.iter_mut().zip(aggs).zip(&p.accs) {
+    /// Folds in what was aggregated elsewhere: a stage-one partial (a pane or a whole
+    /// session), or a pane into the sliding window it belongs to.
+    fn absorb(&mut self, aggs: &[AggSpec], accs: &[Acc], count: u64, evidence: &[Evidence]) {
+        for ((acc, spec), other) in self.accs.iter_mut().zip(aggs).zip(accs) {
             acc.merge(spec.f, other);
         }
-        self.count += p.count;
-        for e in &p.evidence {
+        self.count += count;
+        for e in evidence {
             if self.evidence.len() < EVIDENCE {
                 self.evidence.push(e.clone());
             }
@@ -359,7 +360,7 @@ fn apply(rule: &Rule, key: &[Value], g: &mut Group, row: &RuleRow, out: &mut Vec
                     let (w, last) = g
                         .session
                         .get_or_insert_with(|| (Win::new(rule, p.start, p.start), p.start));
-                    w.absorb(aggs, p);
+                    w.absorb(aggs, &p.accs, p.count, &p.evidence);
                     w.end = p.end;
                     *last = p.end;
                     return;
@@ -369,7 +370,7 @@ fn apply(rule: &Rule, key: &[Value], g: &mut Group, row: &RuleRow, out: &mut Vec
                 .windows
                 .entry(p.start)
                 .or_insert_with(|| Win::new(rule, p.start, p.start + width));
-            w.absorb(aggs, p);
+            w.absorb(aggs, &p.accs, p.count, &p.evidence);
             if matches!(window, Window::Hop { .. }) && g.hop_next.is_none() {
                 g.hop_next = Some(p.start + width);
             }
@@ -555,15 +556,7 @@ fn close_hops(
         let start = end.saturating_sub(size);
         let mut w = Win::new(rule, start, end);
         for pane in g.windows.range(start..end).map(|(_, p)| p) {
-            for ((acc, spec), other) in w.accs.iter_mut().zip(aggs).zip(&pane.accs) {
-                acc.merge(spec.f, other);
-            }
-            w.count += pane.count;
-            for e in &pane.evidence {
-                if w.evidence.len() < EVIDENCE {
-                    w.evidence.push(e.clone());
-                }
-            }
+            w.absorb(aggs, &pane.accs, pane.count, &pane.evidence);
         }
         if w.count > 0 || g.life.is_active() {
             close_window(rule, key, g, w, having.as_ref(), aggs.len(), out);

@@ -19,7 +19,7 @@ use crate::expr::{BinOp, Ctx, Expr};
 use crate::fast_hash::{Fx, FxBuild};
 use crate::graph::Dependencies;
 use crate::plan::{Rule, Shape};
-use crate::ruleset::{kind_slot, RuleSet};
+use crate::ruleset::{kind_slot, RuleSet, SELECTABLE_KINDS};
 use crate::schema::{series_text, Column, Row, StreamName, TemplateRef};
 use crate::value::Value;
 
@@ -169,13 +169,7 @@ fn kind_possible(rule: &Rule, kind: EventKind) -> bool {
 impl Dispatch {
     fn new(rules: &RuleSet) -> Dispatch {
         let mut d = Dispatch::default();
-        for kind in [
-            EventKind::Alert,
-            EventKind::Metric,
-            EventKind::Log,
-            EventKind::Span,
-            EventKind::Change,
-        ] {
+        for kind in SELECTABLE_KINDS {
             let Some(k) = kind_slot(kind) else {
                 continue;
             };

@@ -33,6 +33,15 @@ pub struct ReloadReport {
     pub errors: Vec<RuleError>,
 }
 
+/// The kinds of event rules can select, in the order of their [`kind_slot`].
+pub(crate) const SELECTABLE_KINDS: [EventKind; 5] = [
+    EventKind::Alert,
+    EventKind::Metric,
+    EventKind::Log,
+    EventKind::Span,
+    EventKind::Change,
+];
+
 /// The index of an event kind rules can select, in per-kind tables (feedback: none).
 pub(crate) fn kind_slot(kind: EventKind) -> Option<usize> {
     Some(match kind {
@@ -59,13 +68,7 @@ impl RuleSet {
             if streams.contains(&StreamName::Signals) {
                 by_kind[SIGNALS].push(i);
             }
-            for kind in [
-                EventKind::Alert,
-                EventKind::Metric,
-                EventKind::Log,
-                EventKind::Span,
-                EventKind::Change,
-            ] {
+            for kind in SELECTABLE_KINDS {
                 if streams.iter().any(|s| s.accepts(kind)) {
                     if let Some(k) = kind_slot(kind) {
                         by_kind[k].push(i);
