@@ -13,9 +13,10 @@ use crate::{OriginRanker, ServiceGraph};
 /// How [`IncidentCorrelator`] groups signals and paces its output.
 #[derive(Clone, Debug)]
 pub struct CorrelatorConfig {
-    /// A signal joins an incident whose last signal is at most this old.
+    /// A signal that may not open an incident alone waits this long for one to join.
     pub join_window: Duration,
-    /// ... and one of whose services still showing symptoms is at most this many hops away
+    /// A signal joins an incident one of whose services still showing symptoms is at most
+    /// this many hops away
     /// along dependencies, in either direction ([`ServiceGraph::causal_distance`]): a
     /// failure travels from a dependency to its callers, never sideways between siblings.
     pub max_hops: usize,
@@ -37,6 +38,15 @@ pub struct CorrelatorConfig {
     pub needs_corroboration: Vec<SignalKind>,
     /// At most this many signals are remembered per incident (the rest are counted).
     pub max_signals: usize,
+    /// A signal that clears and fires again within this long is its problem flapping: it
+    /// rejoins its incident whatever else that incident shows. Later, it is judged like a new
+    /// signal: a fault that comes back after its incident went quiet is a new occurrence.
+    pub flap_window: Duration,
+    /// Signals of these kinds trail their cause by their windows: an error-budget burn over
+    /// 30 minutes stays up to 30 minutes after the errors stopped. Once an incident's other
+    /// signals have cleared, these neither hold it open nor draw new signals into it, or one
+    /// incident would take in every fault that follows within the window.
+    pub lagging: Vec<SignalKind>,
 }
 
 impl Default for CorrelatorConfig {
@@ -51,6 +61,8 @@ impl Default for CorrelatorConfig {
             open_severity: Severity::Warning,
             needs_corroboration: vec![SignalKind::MetricAnomaly, SignalKind::LogTemplate],
             max_signals: 256,
+            flap_window: Duration::from_secs(10 * 60),
+            lagging: vec![SignalKind::SloBurn],
         }
     }
 }
@@ -63,7 +75,6 @@ enum Timer {
 
 struct OpenIncident {
     opened_at: Timestamp,
-    last_activity: Timestamp,
     signals: Vec<SignalRef>,
     dropped_signals: usize,
     version: u32,
@@ -77,8 +88,14 @@ impl OpenIncident {
     fn services(&self) -> BTreeSet<&Symbol> {
         self.signals.iter().map(|s| &s.service).collect()
     }
-    fn all_clear(&self) -> bool {
-        self.signals.iter().all(|s| s.ended.is_some())
+    /// Whether the incident's symptoms have cleared: all its signals, or all but the
+    /// `lagging` ones when it has others.
+    fn all_clear(&self, lagging: &[SignalKind]) -> bool {
+        let leading = || self.signals.iter().filter(|s| !lagging.contains(&s.kind));
+        if leading().next().is_none() {
+            return self.signals.iter().all(|s| s.ended.is_some());
+        }
+        leading().all(|s| s.ended.is_some())
     }
 }
 
@@ -168,10 +185,15 @@ impl IncidentCorrelator {
     }
 
     fn on_open(&mut self, signal: &Signal) {
+        let flap = self.config.flap_window;
         let existing = self.open.iter().find_map(|(id, inc)| {
             inc.signals
                 .iter()
-                .any(|s| s.kind == signal.kind && s.key == signal.key)
+                .any(|s| {
+                    s.kind == signal.kind
+                        && s.key == signal.key
+                        && s.ended.is_none_or(|end| signal.ts <= end.plus(flap))
+                })
                 .then(|| id.clone())
         });
         let target = existing.or_else(|| self.best_incident_for(signal));
@@ -191,7 +213,6 @@ impl IncidentCorrelator {
                     id.clone(),
                     OpenIncident {
                         opened_at: signal.onset,
-                        last_activity: signal.ts,
                         signals: Vec::new(),
                         dropped_signals: 0,
                         version: 0,
@@ -208,7 +229,6 @@ impl IncidentCorrelator {
         };
         let max_signals = self.config.max_signals;
         if let Some(inc) = self.open.get_mut(&id) {
-            inc.last_activity = inc.last_activity.max(signal.ts);
             if let Some(s) = inc
                 .signals
                 .iter_mut()
@@ -225,7 +245,14 @@ impl IncidentCorrelator {
                 inc.dropped_signals += 1;
             }
         }
-        if let Some(due) = self.open.get_mut(&id).and_then(|i| i.resolve_due.take()) {
+        // A lagging signal coming back to a settled incident leaves its resolution as it was.
+        let lagging = &self.config.lagging;
+        if let Some(due) = self
+            .open
+            .get_mut(&id)
+            .filter(|i| !i.all_clear(lagging))
+            .and_then(|i| i.resolve_due.take())
+        {
             self.timers.remove(&(due, Timer::Resolve, id.clone()));
         }
         self.touch(&id, signal.ts);
@@ -276,8 +303,11 @@ impl IncidentCorrelator {
             return;
         };
         let quiet = self.config.quiet_period;
+        let lagging = &self.config.lagging;
         let mut resolve_at = None;
         if let Some(inc) = self.open.get_mut(&id) {
+            // A lagging signal clearing after the rest must not postpone the resolution.
+            let was_clear = inc.all_clear(lagging);
             for s in inc
                 .signals
                 .iter_mut()
@@ -287,8 +317,7 @@ impl IncidentCorrelator {
                 s.value = max_value(s.value, signal.value);
                 s.strength = s.strength.max(signal.strength);
             }
-            inc.last_activity = inc.last_activity.max(signal.ts);
-            if inc.all_clear() {
+            if !was_clear && inc.all_clear(lagging) {
                 resolve_at = Some(signal.ts.plus(quiet));
             }
         }
@@ -313,10 +342,11 @@ impl IncidentCorrelator {
     /// hops), one of the incident's roots — its sick services none of whose dependencies in
     /// the incident is sick — or be one of them.
     fn best_incident_for(&self, signal: &Signal) -> Option<String> {
-        let horizon = signal.ts.minus(self.config.join_window);
+        // An incident still showing symptoms draws signals however long its last new one is
+        // past: a caller's error budget may take half an hour of its errors to page.
         self.open
             .iter()
-            .filter(|(_, inc)| inc.last_activity >= horizon)
+            .filter(|(_, inc)| !inc.all_clear(&self.config.lagging))
             .filter_map(|(id, inc)| {
                 // Only services still showing symptoms attract new signals: an incident in its
                 // quiet period does not absorb a fresh problem next door.
@@ -389,7 +419,8 @@ impl IncidentCorrelator {
                     }
                 }
                 Timer::Resolve => {
-                    if self.open.get(&id).is_some_and(|i| i.all_clear()) {
+                    let lagging = &self.config.lagging;
+                    if self.open.get(&id).is_some_and(|i| i.all_clear(lagging)) {
                         if let Some(inc) = self.open.get(&id) {
                             if let Some(due) = inc.emit_due {
                                 self.timers.remove(&(due, Timer::Emit, id.clone()));

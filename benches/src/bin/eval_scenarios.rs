@@ -151,6 +151,12 @@ fn main() -> Result<()> {
                     .is_some_and(|s| earlier.contains(&s.id.as_str()))
                 {
                     t.recalled += 1;
+                } else if args.verbose {
+                    println!(
+                        "{}",
+                        json!({"recall_miss": f.id, "incident": i.id, "earlier": earlier,
+                               "top": i.similar.first().map(|s| (&s.id, s.similarity))})
+                    );
                 }
             } else if !related {
                 t.firsts += 1;
@@ -180,8 +186,21 @@ fn main() -> Result<()> {
             if truth.faults.iter().any(|f| matches(f, i)) {
                 t.matching += 1;
             }
-            if truth.faults.iter().filter(|f| covers(i, f)).count() > 1 {
+            let covered: Vec<&str> = truth
+                .faults
+                .iter()
+                .filter(|f| covers(i, f))
+                .map(|f| f.id.as_str())
+                .collect();
+            if covered.len() > 1 {
                 t.merged += 1;
+                if args.verbose {
+                    println!(
+                        "{}",
+                        json!({"merged": i.id, "opened": i.opened_at, "resolved": i.resolved_at,
+                               "faults": covered, "services": i.services})
+                    );
+                }
             }
         }
         println!(

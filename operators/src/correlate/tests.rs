@@ -302,3 +302,68 @@ fn a_signal_after_the_incident_resolved_opens_a_new_one() {
     let first = out.iter().find(|i| i.status == IncidentStatus::Resolved);
     assert!(first.is_some_and(|i| i.services.len() == 1));
 }
+
+#[test]
+fn a_signal_back_after_the_flap_window_is_a_new_occurrence() {
+    let flap = CorrelatorConfig::default().flap_window.as_secs();
+    // db's signal clears at 100 s; api's keeps the incident open (then quiet) well past the
+    // flap window.
+    let signals = |back: u64| {
+        vec![
+            sig("db", "a", SignalState::Open, 0),
+            sig("api", "b", SignalState::Open, 10),
+            sig("db", "a", SignalState::Close, 100),
+            sig("api", "b", SignalState::Close, 100 + flap),
+            sig("db", "a", SignalState::Open, back),
+            sig("db", "a", SignalState::Close, back + 60),
+        ]
+    };
+    let ids = |out: &[Incident]| {
+        out.iter()
+            .map(|i| i.id.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    };
+    assert_eq!(ids(&run(&signals(100 + flap - 30), 3 * 3600)), 1);
+    assert_eq!(ids(&run(&signals(100 + flap + 60), 3 * 3600)), 2);
+}
+
+#[test]
+fn a_lagging_burn_neither_holds_an_incident_nor_draws_in_the_next_fault() {
+    let quiet = CorrelatorConfig::default().quiet_period.as_secs();
+    let mut burn = sig("web", "burn", SignalState::Open, 60);
+    burn.kind = SignalKind::SloBurn;
+    let mut burn_end = burn.clone();
+    burn_end.state = SignalState::Close;
+    burn_end.ts = Timestamp::from_millis(T0 + 1_800_000);
+    let out = run(
+        &[
+            sig("db", "a", SignalState::Open, 0),
+            burn,
+            sig("db", "a", SignalState::Close, 300),
+            // Another fault below web while its burn is still up.
+            sig("api", "b", SignalState::Open, 300 + quiet + 60),
+            burn_end,
+        ],
+        3 * 3600,
+    );
+    let first = out.iter().find(|i| i.status == IncidentStatus::Resolved);
+    assert_eq!(
+        first.and_then(|i| i.resolved_at),
+        Some(Timestamp::from_millis(T0 + (300 + quiet) * 1000)),
+        "{out:#?}"
+    );
+    let ids: std::collections::BTreeSet<&str> = out.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids.len(), 2, "{out:#?}");
+    // A burn alone is an incident of its own, resolved when it clears.
+    let mut lone = sig("web", "burn", SignalState::Open, 0);
+    lone.kind = SignalKind::SloBurn;
+    let mut lone_end = lone.clone();
+    lone_end.state = SignalState::Close;
+    lone_end.ts = Timestamp::from_millis(T0 + 600_000);
+    let out = run(&[lone, lone_end], 3600);
+    assert_eq!(
+        out.last().and_then(|i| i.resolved_at),
+        Some(Timestamp::from_millis(T0 + (600 + quiet) * 1000))
+    );
+}
