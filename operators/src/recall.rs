@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 /// metrics, log templates and rules that fired where, as weighted features.
 ///
 /// What happened at the origin defines a fault; how far it spread and which callers noticed
-/// depends on the traffic of the day, so features of other services weigh half. Log templates
+/// depends on the traffic of the day, so features of other services weigh a quarter. What the
+/// system said (alert names, log templates, rules) names a fault; which metrics left their
+/// baselines depends on how hard it hit that day (p50 or only p99, saturation or not), so
+/// metric anomalies weigh less. Log templates
 /// enter by their shape (see [`template_shape`]): the same template reads `GET /categories …`
 /// the first time and `GET <*> …` once it has generalised.
 pub fn fingerprint(incident: &Incident) -> Fingerprint {
@@ -22,7 +25,7 @@ pub fn fingerprint(incident: &Incident) -> Fingerprint {
         *e = e.max(w);
     };
     let origin = incident.origin.first().map(|o| &o.service);
-    let near = |service: &Symbol| if Some(service) == origin { 1.0 } else { 0.5 };
+    let near = |service: &Symbol| if Some(service) == origin { 1.0 } else { 0.25 };
     if let Some(o) = origin {
         add(format!("origin:{o}"), 3.0);
     }
@@ -32,7 +35,7 @@ pub fn fingerprint(incident: &Incident) -> Fingerprint {
     for s in &incident.signals {
         let (prefix, w) = match s.kind {
             SignalKind::Alert => ("alert", 2.0),
-            SignalKind::MetricAnomaly => ("metric", 1.5),
+            SignalKind::MetricAnomaly => ("metric", 0.75),
             SignalKind::LogTemplate => ("log", 2.0),
             SignalKind::Rule => ("rule", 2.0),
             SignalKind::SloBurn => ("slo", 1.0),

@@ -35,9 +35,12 @@ use serde_json::json;
 
 #[derive(Parser)]
 struct Args {
-    /// How many seeds (1..=N).
+    /// How many seeds.
     #[arg(long, default_value_t = 3)]
     seeds: u64,
+    /// The first seed (seeds run from here): evaluate on seeds nothing was tuned on.
+    #[arg(long, default_value_t = 1)]
+    first_seed: u64,
     /// Scenario length.
     #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
     duration: Duration,
@@ -67,7 +70,7 @@ struct Totals {
 fn main() -> Result<()> {
     let args = Args::parse();
     let mut t = Totals::default();
-    for seed in 1..=args.seeds {
+    for seed in args.first_seed..args.first_seed + args.seeds {
         let scenario = ScenarioConfig {
             seed,
             ..ScenarioConfig::default().with_duration(args.duration)
