@@ -142,10 +142,24 @@ impl InsightBuilder {
             }
         }
         if let (IncidentStatus::Resolved, Some(at)) = (incident.status, incident.resolved_at) {
-            entries.push(TimelineEntry {
-                ts: at,
-                text: "resolved: all signals clear for the quiet period".to_owned(),
-            });
+            // Only a lagging signal (an error-budget burn) can still be up at resolution; say
+            // so, or a responder seeing it page would think the incident closed too soon.
+            let still_up: BTreeSet<&str> = incident
+                .signals
+                .iter()
+                .filter(|s| s.ended.is_none() && s.kind == SignalKind::SloBurn)
+                .map(|s| s.service.as_str())
+                .collect();
+            let text = if still_up.is_empty() {
+                "resolved: all signals clear for the quiet period".to_owned()
+            } else {
+                format!(
+                    "resolved: all symptoms clear for the quiet period (error budget of {} still \
+                     burning over its longer windows)",
+                    still_up.into_iter().collect::<Vec<_>>().join(", ")
+                )
+            };
+            entries.push(TimelineEntry { ts: at, text });
         }
         entries.sort_by(|a, b| a.ts.cmp(&b.ts).then_with(|| a.text.cmp(&b.text)));
         if entries.len() > self.max_timeline && self.max_timeline >= 3 {
@@ -275,5 +289,22 @@ mod tests {
         // The latest entry, the resolution, is kept.
         assert!(short.timeline[2].text.starts_with("resolved"));
         assert_eq!(short.timeline[0], insight.timeline[0]);
+
+        // An error-budget burn may outlast the symptoms (its windows lag): the resolution
+        // says so.
+        let mut burning = incident.clone();
+        let mut burn = sref("web", "error_budget", Severity::Critical);
+        burn.kind = SignalKind::SloBurn;
+        burn.ended = None;
+        burning.signals.push(burn);
+        let insight = InsightBuilder::default().build(&burning);
+        let last = insight.timeline.last().map(|e| e.text.as_str());
+        assert_eq!(
+            last,
+            Some(
+                "resolved: all symptoms clear for the quiet period (error budget of web still \
+                 burning over its longer windows)"
+            )
+        );
     }
 }
