@@ -68,7 +68,8 @@ pub struct MetricAnomalyConfig {
     /// A window becomes a signal only once one of its points is this rare (p-value): windows
     /// are cheap, pages are not.
     pub signal_p: f64,
-    /// Critical instead of Warning when the rarest point is at least this rare ...
+    /// Critical instead of Warning when the rarest point is at least this rare (or lies beyond
+    /// the series' whole range, [`WindowInfo::beyond_range`]) ...
     pub critical_p: f64,
     /// ... and the peak is at least this far from normal, relative to the normal value
     /// (1.0 = doubled, or dropped to nothing).
@@ -298,7 +299,11 @@ impl MetricAnomalyDetector {
             return;
         }
         let change = relative_change(&info);
-        let severity = if info.min_p <= cfg.critical_p && change >= cfg.critical_change {
+        // A value beyond anything the series ever showed is as strong as a p-value gets: with
+        // a short history the tails cannot make p small enough (CPU pegged at 84× its usual
+        // after five minutes of 1 s samples scored p = 1e-5, a lone warning, never paged).
+        let rare = info.min_p <= cfg.critical_p || info.beyond_range;
+        let severity = if rare && change >= cfg.critical_change {
             Severity::Critical
         } else {
             Severity::Warning

@@ -543,3 +543,28 @@ fn a_window_a_day_after_the_last_in_the_same_direction_is_a_daily_repeat() {
     }
     assert_eq!(opened, [false, true, false, false]);
 }
+
+#[test]
+fn a_jump_far_beyond_anything_seen_pages_whatever_its_p_value() {
+    // With a short or heavy-tailed history the tails cannot make a point rare enough (CPU
+    // pegged at 84x its usual after five minutes of 1 s samples scored p = 1e-5). Here no
+    // p-value is ever rare enough to page: only the range can make it critical.
+    let mut d = MetricAnomalyDetector::new(MetricAnomalyConfig {
+        critical_p: f64::MIN_POSITIVE,
+        ..MetricAnomalyConfig::default()
+    });
+    let mut severities = |history: &[f64], level: f64| {
+        let mut out = Vec::new();
+        for (i, v) in history.iter().chain(&[level; 30]).enumerate() {
+            d.on_event(
+                &metric(i as u64, *v, MetricKind::Gauge, &format!("{level}")),
+                &mut out,
+            );
+        }
+        opens(&out).iter().map(|s| s.severity).collect::<Vec<_>>()
+    };
+    let history = noisy(265, 1.3, 0.15, 7);
+    assert_eq!(severities(&history, 100.0), [Severity::Critical]);
+    // Beyond the range but not twice the usual value: no page on range alone.
+    assert_eq!(severities(&history, 2.4), [Severity::Warning]);
+}
