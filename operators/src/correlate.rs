@@ -16,9 +16,9 @@ pub struct CorrelatorConfig {
     /// A signal that may not open an incident alone waits this long for one to join.
     pub join_window: Duration,
     /// A signal joins an incident one of whose services still showing symptoms is at most
-    /// this many hops away
-    /// along dependencies, in either direction ([`ServiceGraph::causal_distance`]): a
-    /// failure travels from a dependency to its callers, never sideways between siblings.
+    /// this many hops away along dependencies, in either direction
+    /// ([`ServiceGraph::causal_distance`]): a failure travels from a dependency to its
+    /// callers, never sideways between siblings.
     pub max_hops: usize,
     /// An incident resolves after all its signals cleared and stayed clear this long.
     pub quiet_period: Duration,
