@@ -369,9 +369,14 @@ impl Quantiles {
     }
 
     fn merge(&mut self, other: &Quantiles) {
-        match other {
-            Quantiles::Exact(v) => v.iter().for_each(|x| self.record(*x)),
-            Quantiles::Histogram(h2) => {
+        match (&mut *self, other) {
+            // Kept sorted: a sliding window is assembled from its panes by merging, and its
+            // percentiles read without sorting every value of the window again.
+            (Quantiles::Exact(a), Quantiles::Exact(b)) if a.len() + b.len() <= Self::EXACT => {
+                merge_sorted(a, b);
+            }
+            (_, Quantiles::Exact(v)) => v.iter().for_each(|x| self.record(*x)),
+            (_, Quantiles::Histogram(h2)) => {
                 if let Quantiles::Exact(v) = self {
                     let values = std::mem::take(v);
                     *self = Quantiles::Histogram(h2.clone());
@@ -388,9 +393,12 @@ impl Quantiles {
             Quantiles::Exact(v) if v.is_empty() => None,
             Quantiles::Exact(v) => {
                 // Nearest rank, as hdrhistogram reports it.
+                let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+                if is_sorted(v) {
+                    return Some(v[rank - 1]);
+                }
                 let mut sorted = v.clone();
                 sorted.sort_by(f64::total_cmp);
-                let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
                 Some(sorted[rank - 1])
             }
             // The middle of the bucket, not its top: 2500 reads as 2500, not 2501.
@@ -399,6 +407,48 @@ impl Quantiles {
             }
         }
     }
+}
+
+fn is_sorted(v: &[f64]) -> bool {
+    v.is_sorted_by(|a, b| a.total_cmp(b).is_le())
+}
+
+/// `a` and `b` together, sorted, into `a`. Either may arrive unsorted (rows added one by one
+/// keep their arrival order): it is sorted first, once.
+fn merge_sorted(a: &mut Vec<f64>, b: &[f64]) {
+    if !is_sorted(a) {
+        a.sort_by(f64::total_cmp);
+    }
+    let sorted_copy;
+    let b = if is_sorted(b) {
+        b
+    } else {
+        let mut copy = b.to_vec();
+        copy.sort_by(f64::total_cmp);
+        sorted_copy = copy;
+        &sorted_copy
+    };
+    if b.is_empty() {
+        return;
+    }
+    if a.last().is_none_or(|last| last.total_cmp(&b[0]).is_le()) {
+        a.extend_from_slice(b);
+        return;
+    }
+    let mut merged = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].total_cmp(&b[j]).is_le() {
+            merged.push(a[i]);
+            i += 1;
+        } else {
+            merged.push(b[j]);
+            j += 1;
+        }
+    }
+    merged.extend_from_slice(&a[i..]);
+    merged.extend_from_slice(&b[j..]);
+    *a = merged;
 }
 
 #[cfg(test)]
@@ -478,6 +528,33 @@ mod tests {
                 _ => a == b,
             };
             assert!(close, "{f:?}: {a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn exact_percentiles_of_merged_panes_match_one_window() {
+        let xs: Vec<f64> = (0..600).map(|i| f64::from((i * 37) % 101) - 7.5).collect();
+        let f = AggFn::Percentile(0.95);
+        let mut whole = f.start();
+        let mut panes = vec![f.start(), f.start(), f.start()];
+        for (i, x) in xs.iter().enumerate() {
+            whole.add(f, i as u64, &Value::Num(*x));
+            panes[i % 3].add(f, i as u64, &Value::Num(*x));
+        }
+        // Panes as stage two holds them (sorted on arrival), then a window from them.
+        let mut window = f.start();
+        for p in &panes {
+            let mut pane = f.start();
+            pane.merge(f, p);
+            window.merge(f, &pane);
+        }
+        let Acc::Quantiles(Quantiles::Exact(v)) = &window else {
+            panic!("not exact: {window:?}");
+        };
+        assert!(is_sorted(v));
+        for q in [0.01, 0.5, 0.95, 1.0] {
+            let g = AggFn::Percentile(q);
+            assert_eq!(window.result(g, 1), whole.result(g, 1), "q = {q}");
         }
     }
 
