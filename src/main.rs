@@ -15,6 +15,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+/// Every event is a handful of small allocations freed a poll later; glibc's malloc spent a
+/// quarter of the Kafka path's time on them (BENCHMARKS.md, "Kafka end to end").
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// kaizen — a streaming complex event processor for production incidents.
 ///
 /// It joins alerts, metrics, logs, spans and deploys into incidents, names the probable origin

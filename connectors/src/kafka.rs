@@ -37,8 +37,8 @@ pub use dead_letter::{KafkaDeadLetter, DEAD_LETTER_HEADERS};
 pub use progress::{OffsetTracker, PartitionWatermarks};
 pub use sink::{KafkaInsightSink, INSIGHT_STATUS_HEADER, INSIGHT_VERSION_HEADER};
 pub use source::{
-    AssignmentChange, KafkaRecord, KafkaSource, PartitionId, PartitionState, RecordPayload,
-    SourceStats,
+    AssignmentChange, Decoded, KafkaRecord, KafkaSource, PartitionId, PartitionState, RecordMeta,
+    RecordPayload, SourceStats,
 };
 
 /// What went wrong talking to Kafka. Messages never contain secret property values.

@@ -2,9 +2,10 @@
 //! and events pushed in by the HTTP ingest endpoints.
 
 use std::sync::mpsc::Receiver;
+use std::sync::Arc;
 use std::time::Duration;
 
-use kaizen_connectors::kafka::{AssignmentChange, KafkaRecord, PartitionId, RecordPayload};
+use kaizen_connectors::kafka::{AssignmentChange, Decoded, PartitionId};
 use kaizen_connectors::KafkaSource;
 use kaizen_model::Event;
 
@@ -13,7 +14,6 @@ use crate::live::{Assignment, LiveSource, Partition, Polled};
 /// A Kafka consumer as a [`LiveSource`].
 pub struct KafkaLive {
     source: KafkaSource,
-    records: Vec<KafkaRecord>,
     assigned: bool,
 }
 
@@ -22,7 +22,6 @@ impl KafkaLive {
     pub fn new(source: KafkaSource) -> KafkaLive {
         KafkaLive {
             source,
-            records: Vec::new(),
             assigned: false,
         }
     }
@@ -30,37 +29,45 @@ impl KafkaLive {
 
 impl LiveSource for KafkaLive {
     fn poll(&mut self, timeout: Duration, out: &mut Vec<Polled>) -> Result<(), String> {
+        let mut from: Option<Partition> = None;
         self.source
-            .poll(timeout, &mut self.records)
-            .map_err(|e| e.to_string())?;
-        for r in self.records.drain(..) {
-            let from = Partition {
-                stream: r.topic.to_string(),
-                partition: r.partition,
-            };
-            match r.payload {
-                RecordPayload::Events(events) => {
-                    out.extend(events.into_iter().map(|event| Polled::Event {
-                        event,
+            .poll_with(timeout, |meta, decoded| {
+                // The partition of the message before, mostly: reused, not rebuilt.
+                let from = match &mut from {
+                    Some(p)
+                        if p.partition == meta.partition && Arc::ptr_eq(&p.stream, meta.topic) =>
+                    {
+                        p
+                    }
+                    slot => slot.insert(Partition {
+                        stream: meta.topic.clone(),
+                        partition: meta.partition,
+                    }),
+                };
+                match decoded {
+                    Decoded::Events(events) => {
+                        out.extend(events.drain(..).map(|event| Polled::Event {
+                            event,
+                            from: from.clone(),
+                            offset: meta.offset,
+                        }))
+                    }
+                    Decoded::Undecodable { bytes, reason, .. } => out.push(Polled::Rejected {
+                        raw: bytes.to_vec(),
+                        reason,
                         from: from.clone(),
-                        offset: r.offset,
-                    }))
+                        offset: meta.offset,
+                    }),
                 }
-                RecordPayload::Undecodable { bytes, reason, .. } => out.push(Polled::Rejected {
-                    raw: bytes,
-                    reason,
-                    from,
-                    offset: r.offset,
-                }),
-            }
-        }
+            })
+            .map_err(|e| e.to_string())?;
         Ok(())
     }
 
     fn commit(&mut self, offsets: &[(Partition, i64)]) -> Result<(), String> {
         let offsets: Vec<(&str, i32, i64)> = offsets
             .iter()
-            .map(|(p, o)| (p.stream.as_str(), p.partition, *o))
+            .map(|(p, o)| (&*p.stream, p.partition, *o))
             .collect();
         self.source
             .commit(&offsets)
@@ -77,7 +84,7 @@ impl LiveSource for KafkaLive {
             parts
                 .into_iter()
                 .map(|p| Partition {
-                    stream: p.topic.to_string(),
+                    stream: p.topic,
                     partition: p.partition,
                 })
                 .collect()
@@ -105,7 +112,7 @@ impl LiveSource for KafkaLive {
                 let lag = s.lag?;
                 Some((
                     Partition {
-                        stream: s.partition.topic.to_string(),
+                        stream: s.partition.topic,
                         partition: s.partition.partition,
                     },
                     lag,
@@ -119,7 +126,7 @@ impl LiveSource for KafkaLive {
 /// counted locally (nothing to commit — the sender got its answer when the event was queued).
 pub struct ChannelLive {
     events: Receiver<Event>,
-    name: String,
+    name: Arc<str>,
     next: i64,
 }
 
@@ -128,7 +135,7 @@ impl ChannelLive {
     pub fn new(events: Receiver<Event>, name: impl Into<String>) -> ChannelLive {
         ChannelLive {
             events,
-            name: name.into(),
+            name: Arc::from(name.into()),
             next: 0,
         }
     }

@@ -1,5 +1,6 @@
 //! Interned strings for the names that repeat on every event (services, metric names, label keys).
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -13,6 +14,15 @@ const POOL_CAPACITY: usize = 1 << 20;
 
 static POOL: LazyLock<RwLock<HashSet<Arc<str>, BuildHasherDefault<FxHasher>>>> =
     LazyLock::new(Default::default);
+
+/// Per thread, at most this many of the pool's strings are cached (a table of pointers: the
+/// strings themselves are the pool's).
+const LOCAL_CAPACITY: usize = 1 << 16;
+
+thread_local! {
+    static LOCAL: RefCell<HashSet<Arc<str>, BuildHasherDefault<FxHasher>>> =
+        RefCell::new(HashSet::default());
+}
 
 /// The Fx hash (as in rustc): a multiply-rotate per word. Interning looks every name up on the
 /// hot path, and the pool's keys are not attacker-chosen in a way that matters (the pool is
@@ -56,22 +66,43 @@ pub struct Symbol(Arc<str>);
 impl Symbol {
     /// Returns the interned symbol for `s`, allocating only the first time `s` is seen.
     pub fn new(s: &str) -> Symbol {
+        // The thread's own copy of the names it has seen first: the shared pool's lock is two
+        // atomic operations on a line every worker writes, per name, several names per event.
+        if let Ok(Some(found)) = LOCAL.try_with(|l| l.borrow().get(s).cloned()) {
+            return Symbol(found);
+        }
+        let (symbol, pooled) = Self::intern(s);
+        if pooled {
+            let _ = LOCAL.try_with(|l| {
+                let mut l = l.borrow_mut();
+                if l.len() < LOCAL_CAPACITY {
+                    l.insert(symbol.0.clone());
+                }
+            });
+        }
+        symbol
+    }
+
+    /// The shared pool's symbol for `s`, and whether it is in the pool (it is not once the
+    /// pool is full).
+    fn intern(s: &str) -> (Symbol, bool) {
         if let Ok(pool) = POOL.read() {
             if let Some(found) = pool.get(s) {
-                return Symbol(found.clone());
+                return (Symbol(found.clone()), true);
             }
         }
         let Ok(mut pool) = POOL.write() else {
-            return Symbol(Arc::from(s));
+            return (Symbol(Arc::from(s)), false);
         };
         if let Some(found) = pool.get(s) {
-            return Symbol(found.clone());
+            return (Symbol(found.clone()), true);
         }
         let fresh: Arc<str> = Arc::from(s);
-        if pool.len() < POOL_CAPACITY {
+        let pooled = pool.len() < POOL_CAPACITY;
+        if pooled {
             pool.insert(fresh.clone());
         }
-        Symbol(fresh)
+        (Symbol(fresh), pooled)
     }
 
     /// The symbol's text.
@@ -153,5 +184,15 @@ mod tests {
         assert_eq!(json, "\"payments\"");
         let back: Symbol = serde_json::from_str(&json).unwrap();
         assert!(back.ptr_eq(&a));
+    }
+
+    #[test]
+    fn threads_share_the_pool_through_their_own_caches() {
+        let here = Symbol::new("inventory");
+        let there = std::thread::spawn(|| Symbol::new("inventory"))
+            .join()
+            .unwrap();
+        assert!(here.ptr_eq(&there));
+        assert!(Symbol::new("inventory").ptr_eq(&there));
     }
 }

@@ -66,6 +66,10 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 
+/// The allocator `kaizen` runs with (src/main.rs), so the bench measures what it ships.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum InputFormat {
     /// kaizen's native JSON lines, `--lines-per-message` per message, one topic.

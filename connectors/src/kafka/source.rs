@@ -89,6 +89,35 @@ pub enum RecordPayload {
     },
 }
 
+/// A message's coordinates, lent to [`KafkaSource::poll_with`]'s callback.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordMeta<'a> {
+    /// Where it came from (the source's shared name: clone it rather than copy the text).
+    pub topic: &'a Arc<str>,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// The broker timestamp (create or log-append time), when there is one.
+    pub timestamp: Option<Timestamp>,
+}
+
+/// A message as [`KafkaSource::poll_with`] lends it.
+#[derive(Debug)]
+pub enum Decoded<'a> {
+    /// The decoded events (none for a message without a value); take the ones to keep.
+    Events(&'a mut Vec<Event>),
+    /// The codec rejected the message.
+    Undecodable {
+        /// The message value, unchanged.
+        bytes: &'a [u8],
+        /// The message key, unchanged.
+        key: Option<&'a [u8]>,
+        /// The codec's reason.
+        reason: String,
+    },
+}
+
 impl KafkaRecord {
     /// Its topic partition.
     pub fn partition_id(&self) -> PartitionId {
@@ -155,6 +184,8 @@ pub struct KafkaSource {
     positions: HashMap<PartitionId, i64>,
     properties: BTreeMap<String, String>,
     stats: SourceStats,
+    /// One message's events while the poll's callback looks at them.
+    scratch: Vec<Event>,
 }
 
 impl KafkaSource {
@@ -206,6 +237,7 @@ impl KafkaSource {
             positions: HashMap::new(),
             properties: config.properties.clone(),
             stats: SourceStats::default(),
+            scratch: Vec::new(),
         })
     }
 
@@ -219,9 +251,40 @@ impl KafkaSource {
         timeout: Duration,
         out: &mut Vec<KafkaRecord>,
     ) -> Result<usize, KafkaError> {
+        self.poll_with(timeout, |meta, decoded| {
+            let payload = match decoded {
+                Decoded::Events(events) => RecordPayload::Events(std::mem::take(events)),
+                Decoded::Undecodable { bytes, key, reason } => RecordPayload::Undecodable {
+                    bytes: bytes.to_vec(),
+                    key: key.map(<[u8]>::to_vec),
+                    reason,
+                },
+            };
+            out.push(KafkaRecord {
+                topic: meta.topic.clone(),
+                partition: meta.partition,
+                offset: meta.offset,
+                timestamp: meta.timestamp,
+                payload,
+            });
+        })
+    }
+
+    /// [`poll`](Self::poll) without a [`KafkaRecord`] per message: each message is decoded into
+    /// a buffer this source reuses and handed to `f` with its coordinates, while librdkafka
+    /// still holds its bytes. `f` takes the events it keeps out of the buffer (what it leaves
+    /// is dropped). Returns how many messages it handed over.
+    pub fn poll_with(
+        &mut self,
+        timeout: Duration,
+        mut f: impl FnMut(&RecordMeta<'_>, Decoded<'_>),
+    ) -> Result<usize, KafkaError> {
         let mut wait = timeout;
         let mut added = 0;
         let mut events = 0;
+        // Consecutive messages mostly come from one partition: its topic's format is looked
+        // up and its position stored when the partition changes, not hashed per message.
+        let mut last: Option<(Arc<str>, i32, i64, Format)> = None;
         while events < self.max_batch {
             let Some(result) = self.consumer.poll(wait) else {
                 break;
@@ -229,12 +292,40 @@ impl KafkaSource {
             wait = Duration::ZERO;
             match result {
                 Ok(message) => {
-                    let record = decode(&self.topics, &mut self.stats, &message);
-                    self.positions
-                        .insert(record.partition_id(), record.next_offset());
-                    events += record.events().len().max(1);
-                    out.push(record);
+                    let name = message.topic();
+                    let (topic, format) = match &last {
+                        Some((t, _, _, f)) if **t == *name => (t.clone(), *f),
+                        _ => match self.topics.get(name) {
+                            Some((topic, format)) => (topic.clone(), *format),
+                            None => (Arc::from(name), Format::Auto),
+                        },
+                    };
+                    let meta = RecordMeta {
+                        topic: &topic,
+                        partition: message.partition(),
+                        offset: message.offset(),
+                        timestamp: broker_time(&message),
+                    };
+                    self.scratch.clear();
+                    let decoded =
+                        decode(format, name, &mut self.stats, &message, &mut self.scratch);
+                    events += match &decoded {
+                        Decoded::Events(e) => e.len().max(1),
+                        Decoded::Undecodable { .. } => 1,
+                    };
+                    f(&meta, decoded);
                     added += 1;
+                    match &mut last {
+                        Some((t, p, o, _)) if Arc::ptr_eq(t, &topic) && *p == meta.partition => {
+                            *o = meta.offset + 1;
+                        }
+                        _ => {
+                            let next = (topic.clone(), meta.partition, meta.offset + 1, format);
+                            if let Some((t, p, o, _)) = last.replace(next) {
+                                self.positions.insert(PartitionId::new(t, p), o);
+                            }
+                        }
+                    }
                 }
                 Err(RdKafkaError::PartitionEOF(_)) => {}
                 Err(e @ RdKafkaError::MessageConsumptionFatal(_)) => {
@@ -245,6 +336,9 @@ impl KafkaSource {
                     tracing::warn!(error = %scrub(e, &self.properties), "kafka consumer error");
                 }
             }
+        }
+        if let Some((t, p, o, _)) = last {
+            self.positions.insert(PartitionId::new(t, p), o);
         }
         Ok(added)
     }
@@ -375,60 +469,51 @@ impl KafkaSource {
     }
 }
 
-/// Decodes one message with its topic's format (unknown topics: `auto`).
-fn decode(
-    topics: &HashMap<String, (Arc<str>, Format)>,
-    stats: &mut SourceStats,
-    message: &BorrowedMessage<'_>,
-) -> KafkaRecord {
-    let name = message.topic();
-    let (topic, format) = match topics.get(name) {
-        Some((topic, format)) => (topic.clone(), *format),
-        None => (Arc::from(name), Format::Auto),
-    };
-    let timestamp = message
+/// The broker timestamp (create or log-append time), when there is one.
+fn broker_time(message: &BorrowedMessage<'_>) -> Option<Timestamp> {
+    message
         .timestamp()
         .to_millis()
         .and_then(|ms| u64::try_from(ms).ok())
         .filter(|&ms| ms > 0)
-        .map(Timestamp::from_millis);
+        .map(Timestamp::from_millis)
+}
+
+/// Decodes one message with its topic's format (unknown topics: `auto`) into `scratch`.
+fn decode<'a>(
+    format: Format,
+    topic: &str,
+    stats: &mut SourceStats,
+    message: &'a BorrowedMessage<'_>,
+    scratch: &'a mut Vec<Event>,
+) -> Decoded<'a> {
     stats.messages += 1;
-    let payload = match message.payload() {
-        None => RecordPayload::Events(Vec::new()),
-        Some(bytes) => {
-            let ctx = DecodeContext {
-                topic: Some(name),
-                received: timestamp,
-            };
-            let mut events = Vec::new();
-            match decode_with(format, bytes, &ctx, &mut events) {
-                Ok(n) => {
-                    stats.events += n as u64;
-                    RecordPayload::Events(events)
-                }
-                Err(e) => {
-                    stats.undecodable += 1;
-                    tracing::debug!(
-                        topic = name,
-                        partition = message.partition(),
-                        offset = message.offset(),
-                        error = %e,
-                        "undecodable kafka message"
-                    );
-                    RecordPayload::Undecodable {
-                        bytes: bytes.to_vec(),
-                        key: message.key().map(<[u8]>::to_vec),
-                        reason: e.to_string(),
-                    }
-                }
+    let Some(bytes) = message.payload() else {
+        return Decoded::Events(scratch);
+    };
+    let ctx = DecodeContext {
+        topic: Some(topic),
+        received: broker_time(message),
+    };
+    match decode_with(format, bytes, &ctx, scratch) {
+        Ok(n) => {
+            stats.events += n as u64;
+            Decoded::Events(scratch)
+        }
+        Err(e) => {
+            stats.undecodable += 1;
+            tracing::debug!(
+                topic,
+                partition = message.partition(),
+                offset = message.offset(),
+                error = %e,
+                "undecodable kafka message"
+            );
+            Decoded::Undecodable {
+                bytes,
+                key: message.key(),
+                reason: e.to_string(),
             }
         }
-    };
-    KafkaRecord {
-        topic,
-        partition: message.partition(),
-        offset: message.offset(),
-        timestamp,
-        payload,
     }
 }

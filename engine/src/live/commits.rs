@@ -1,7 +1,7 @@
 //! What may be committed: the records fed but not yet committed, and the event-time reach of
 //! the incidents delivered so far, which commits must not cut into.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use kaizen_model::{IncidentStatus, Insight};
 
@@ -11,17 +11,24 @@ use super::Partition;
 /// time up to it), in offset order.
 #[derive(Default)]
 pub(super) struct Uncommitted {
-    by_partition: BTreeMap<Partition, VecDeque<(i64, u64)>>,
+    /// A list, not a map: a worker owns a few partitions, and this runs per event, mostly for
+    /// the partition of the event before (`last`).
+    by_partition: Vec<(Partition, VecDeque<(i64, u64)>)>,
+    last: usize,
 }
 
 impl Uncommitted {
     pub(super) fn add(&mut self, p: &Partition, offset: i64, ts: u64) {
-        // Looked up before inserting: this runs per record, and most records' partition is
-        // known already (no name to clone).
-        let q = match self.by_partition.get_mut(p) {
-            Some(q) => q,
-            None => self.by_partition.entry(p.clone()).or_default(),
-        };
+        if self.by_partition.get(self.last).is_none_or(|(q, _)| q != p) {
+            self.last = match self.by_partition.iter().position(|(q, _)| q == p) {
+                Some(i) => i,
+                None => {
+                    self.by_partition.push((p.clone(), VecDeque::new()));
+                    self.by_partition.len() - 1
+                }
+            };
+        }
+        let q = &mut self.by_partition[self.last].1;
         let newest = q.back().map_or(ts, |(_, t)| (*t).max(ts));
         match q.back_mut() {
             Some(last) if last.0 == offset => last.1 = newest,
@@ -29,7 +36,8 @@ impl Uncommitted {
         }
     }
 
-    /// Offsets safe to commit: every record up to them is older than `safe_before`.
+    /// Offsets safe to commit, by partition: every record up to them is older than
+    /// `safe_before`.
     pub(super) fn take_safe(&mut self, safe_before: u64) -> Vec<(Partition, i64)> {
         let mut out = Vec::new();
         for (p, q) in &mut self.by_partition {
@@ -45,6 +53,7 @@ impl Uncommitted {
                 out.push((p.clone(), o + 1));
             }
         }
+        out.sort();
         out
     }
 }
