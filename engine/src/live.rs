@@ -18,6 +18,7 @@
 //! longer than `max_incident_hold` stops holding them back. At shutdown, once the sinks are
 //! flushed, a last commit covers everything delivered.
 
+mod by_partition;
 mod clocks;
 mod commits;
 
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 use kaizen_connectors::InsightSink;
 use kaizen_model::{Event, Insight, PastIncident};
 
+use self::by_partition::ByPartition;
 use self::clocks::{Clocks, SharedClocks};
 use self::commits::{Spans, Uncommitted};
 use crate::dataflow::{self, Output, Stamped};
@@ -380,31 +382,20 @@ impl PollTally {
 }
 
 /// One tally per partition read in a poll, kept across polls so that the bookkeeping costs a
-/// lookup per record (usually of the same partition as the last) rather than a name per
-/// record.
+/// lookup per record rather than a name per record.
 #[derive(Default)]
 struct PollTallies {
-    by_partition: Vec<(Partition, PollTally)>,
-    last: usize,
+    by_partition: ByPartition<PollTally>,
 }
 
 impl PollTallies {
     fn of(&mut self, p: &Partition) -> &mut PollTally {
-        if self.by_partition.get(self.last).is_none_or(|(q, _)| q != p) {
-            self.last = match self.by_partition.iter().position(|(q, _)| q == p) {
-                Some(i) => i,
-                None => {
-                    self.by_partition.push((p.clone(), PollTally::default()));
-                    self.by_partition.len() - 1
-                }
-            };
-        }
-        &mut self.by_partition[self.last].1
+        self.by_partition.of(p)
     }
 
     /// Hands each partition read since the last call to `f` and resets it.
     fn settle(&mut self, mut f: impl FnMut(&Partition, &PollTally)) {
-        for (p, tally) in &mut self.by_partition {
+        for (p, tally) in self.by_partition.iter_mut() {
             if tally.read {
                 f(p, tally);
                 *tally = PollTally::default();

@@ -5,30 +5,19 @@ use std::collections::{HashMap, VecDeque};
 
 use kaizen_model::{IncidentStatus, Insight};
 
+use super::by_partition::ByPartition;
 use super::Partition;
 
 /// Records fed but not yet committed: per partition, (last offset of a poll, newest event
 /// time up to it), in offset order.
 #[derive(Default)]
 pub(super) struct Uncommitted {
-    /// A list, not a map: a worker owns a few partitions, and this runs per event, mostly for
-    /// the partition of the event before (`last`).
-    by_partition: Vec<(Partition, VecDeque<(i64, u64)>)>,
-    last: usize,
+    by_partition: ByPartition<VecDeque<(i64, u64)>>,
 }
 
 impl Uncommitted {
     pub(super) fn add(&mut self, p: &Partition, offset: i64, ts: u64) {
-        if self.by_partition.get(self.last).is_none_or(|(q, _)| q != p) {
-            self.last = match self.by_partition.iter().position(|(q, _)| q == p) {
-                Some(i) => i,
-                None => {
-                    self.by_partition.push((p.clone(), VecDeque::new()));
-                    self.by_partition.len() - 1
-                }
-            };
-        }
-        let q = &mut self.by_partition[self.last].1;
+        let q = self.by_partition.of(p);
         let newest = q.back().map_or(ts, |(_, t)| (*t).max(ts));
         match q.back_mut() {
             Some(last) if last.0 == offset => last.1 = newest,
@@ -40,7 +29,7 @@ impl Uncommitted {
     /// `safe_before`.
     pub(super) fn take_safe(&mut self, safe_before: u64) -> Vec<(Partition, i64)> {
         let mut out = Vec::new();
-        for (p, q) in &mut self.by_partition {
+        for (p, q) in self.by_partition.iter_mut() {
             let mut upto = None;
             while let Some(&(offset, newest)) = q.front() {
                 if newest >= safe_before {
