@@ -321,14 +321,13 @@ impl KafkaSource {
                         }
                         _ => {
                             let next = (topic.clone(), meta.partition, meta.offset + 1, format);
-                            if let Some((t, p, o, _)) = last.replace(next) {
-                                self.positions.insert(PartitionId::new(t, p), o);
-                            }
+                            self.store_position(last.replace(next));
                         }
                     }
                 }
                 Err(RdKafkaError::PartitionEOF(_)) => {}
                 Err(e @ RdKafkaError::MessageConsumptionFatal(_)) => {
+                    self.store_position(last.take());
                     return Err(KafkaError::Fatal(scrub(e, &self.properties)));
                 }
                 Err(e) => {
@@ -337,10 +336,16 @@ impl KafkaSource {
                 }
             }
         }
-        if let Some((t, p, o, _)) = last {
-            self.positions.insert(PartitionId::new(t, p), o);
-        }
+        self.store_position(last);
         Ok(added)
+    }
+
+    /// Records where a run of messages from one partition ended (its next offset).
+    fn store_position(&mut self, run: Option<(Arc<str>, i32, i64, Format)>) {
+        if let Some((topic, partition, next, _)) = run {
+            self.positions
+                .insert(PartitionId::new(topic, partition), next);
+        }
     }
 
     /// Commits `(topic, partition, next_offset)` synchronously (the next offset to read, i.e.
