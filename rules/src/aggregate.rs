@@ -413,42 +413,11 @@ fn is_sorted(v: &[f64]) -> bool {
     v.is_sorted_by(|a, b| a.total_cmp(b).is_le())
 }
 
-/// `a` and `b` together, sorted, into `a`. Either may arrive unsorted (rows added one by one
-/// keep their arrival order): it is sorted first, once.
+/// `a` and `b` together, sorted, into `a`. The standard sort finds the runs already sorted
+/// (a pane sorted on arrival) and merges them, so two sorted panes cost one linear pass.
 fn merge_sorted(a: &mut Vec<f64>, b: &[f64]) {
-    if !is_sorted(a) {
-        a.sort_by(f64::total_cmp);
-    }
-    let sorted_copy;
-    let b = if is_sorted(b) {
-        b
-    } else {
-        let mut copy = b.to_vec();
-        copy.sort_by(f64::total_cmp);
-        sorted_copy = copy;
-        &sorted_copy
-    };
-    if b.is_empty() {
-        return;
-    }
-    if a.last().is_none_or(|last| last.total_cmp(&b[0]).is_le()) {
-        a.extend_from_slice(b);
-        return;
-    }
-    let mut merged = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        if a[i].total_cmp(&b[j]).is_le() {
-            merged.push(a[i]);
-            i += 1;
-        } else {
-            merged.push(b[j]);
-            j += 1;
-        }
-    }
-    merged.extend_from_slice(&a[i..]);
-    merged.extend_from_slice(&b[j..]);
-    *a = merged;
+    a.extend_from_slice(b);
+    a.sort_by(f64::total_cmp);
 }
 
 #[cfg(test)]
