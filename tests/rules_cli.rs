@@ -226,3 +226,54 @@ fn replay_with_the_default_pack_is_deterministic_and_explains_rule_insights() {
     assert!(explained[0].contains("\"source\":\""), "{}", explained[0]);
     assert!(explained[0].contains("\"events\":[\""), "{}", explained[0]);
 }
+
+#[test]
+fn rules_over_incidents_see_every_incident_correlation_opens() {
+    let dir = scratch("incidents");
+    let d = dir.to_str().expect("utf-8");
+    let out = kaizen(&["simulate", "--seed", "3", "--duration", "2h", "--out", d]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(&rules).expect("rules dir");
+    std::fs::write(
+        rules.join("opened.sql"),
+        "CREATE RULE opened EMIT INSIGHT SUMMARY 'seen {{id}}' \
+         AS SELECT id FROM incidents WHERE status = 'open';\n",
+    )
+    .expect("write");
+    let run = |workers: &str| {
+        let out = kaizen(&[
+            "replay",
+            &format!("{d}/events.jsonl"),
+            "--topology",
+            &format!("{d}/topology.json"),
+            "--rules",
+            rules.to_str().expect("utf-8"),
+            "-w",
+            workers,
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        out.stdout
+    };
+    let one = run("1");
+    assert_eq!(one, run("2"), "the output depends on the worker count");
+    let insights: Vec<serde_json::Value> = text(&one)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON lines"))
+        .collect();
+    let field = |i: &serde_json::Value, k: &str| i[k].as_str().unwrap_or_default().to_string();
+    let mut opened: Vec<String> = insights
+        .iter()
+        .filter(|i| field(i, "id").starts_with("inc-") && i["version"] == 1)
+        .map(|i| field(i, "id"))
+        .collect();
+    assert!(!opened.is_empty(), "the scenario has incidents");
+    let mut seen: Vec<String> = insights
+        .iter()
+        .filter(|i| i["version"] == 1)
+        .filter_map(|i| field(i, "title").strip_prefix("seen ").map(str::to_owned))
+        .collect();
+    opened.sort();
+    seen.sort();
+    assert_eq!(seen, opened, "one rule insight per incident");
+}

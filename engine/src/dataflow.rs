@@ -26,7 +26,7 @@ use kaizen_operators::{
 
 use crate::config::{DetectorFactory, EngineConfig};
 use crate::ordered::EventTimeBuffer;
-use crate::rules::{evaluate_rules, insight_ts, Detected, LiveFilter};
+use crate::rules::{evaluate_rules, insight_ts, Detected, IncidentRules, LiveFilter};
 
 /// An event with its position in the input, which breaks event-time ties deterministically.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -125,6 +125,10 @@ pub(crate) fn build(
     );
     let recall = IncidentRecall::new(config.recall.clone(), config.history.iter().cloned());
     let graph = Arc::new(kaizen_rules::Dependencies::from_topology(&config.topology));
+    let incident_rules = config
+        .rules
+        .clone()
+        .map(|live| IncidentRules::new(live, graph.clone()));
     let rules = config.rules.clone().map(|live| (live, graph));
     worker.dataflow::<u64, _, _>(|scope| {
         let mut events = InputHandle::new();
@@ -172,16 +176,23 @@ pub(crate) fn build(
             .distinct();
         let probe = ProbeHandle::new();
         let builder = InsightBuilder::with_topology(&config.topology);
-        correlate(signals, graph.inner, correlator, recall, builder)
-            .probe_with(&probe)
-            .sink(Pipeline, "Outputs", move |(input, _frontier)| {
-                input.for_each(|_, data| {
-                    for output in data.drain(..) {
-                        // The receiver only goes away when the run is being torn down.
-                        let _ = outputs.send(output);
-                    }
-                });
+        correlate(
+            signals,
+            graph.inner,
+            correlator,
+            recall,
+            builder,
+            incident_rules,
+        )
+        .probe_with(&probe)
+        .sink(Pipeline, "Outputs", move |(input, _frontier)| {
+            input.for_each(|_, data| {
+                for output in data.drain(..) {
+                    // The receiver only goes away when the run is being torn down.
+                    let _ = outputs.send(output);
+                }
             });
+        });
         Handles {
             events,
             topology,
@@ -457,6 +468,7 @@ fn correlate<'s>(
     mut correlator: IncidentCorrelator,
     mut recall: IncidentRecall,
     builder: InsightBuilder,
+    mut rules: Option<IncidentRules>,
 ) -> Stream<'s, u64, Vec<Output>> {
     findings.binary_frontier(
         edges,
@@ -528,6 +540,7 @@ fn correlate<'s>(
                         &explains,
                         &mut incidents,
                         &mut history,
+                        rules.as_mut(),
                         &mut out,
                     );
                     if let Some((ts, service, feedback)) = feedback {
@@ -543,8 +556,12 @@ fn correlate<'s>(
                     &explains,
                     &mut incidents,
                     &mut history,
+                    rules.as_mut(),
                     &mut out,
                 );
+                if let Some(rules) = rules.as_mut() {
+                    rules.on_watermark(f, &mut out);
+                }
                 emit_and_downgrade(&mut cap, f, &mut out, output);
             }
         },
@@ -552,13 +569,14 @@ fn correlate<'s>(
 }
 
 /// Incident versions → insights with recall, in order; history records follow the insight
-/// that produced them.
+/// that produced them. Rules over `incidents` see every version.
 fn enrich(
     builder: &InsightBuilder,
     recall: &mut IncidentRecall,
     explains: &Explains,
     incidents: &mut Vec<Incident>,
     history: &mut Vec<PastIncident>,
+    mut rules: Option<&mut IncidentRules>,
     out: &mut Vec<Output>,
 ) {
     for incident in incidents.drain(..) {
@@ -571,6 +589,9 @@ fn enrich(
             .cloned()
             .collect();
         recall.on_incident(&incident, &mut insight, history);
+        if let Some(rules) = rules.as_deref_mut() {
+            rules.on_incident(&insight);
+        }
         out.push(Output::Insight(insight));
         out.extend(history.drain(..).map(Output::History));
     }

@@ -1,19 +1,20 @@
 //! Wiring for user rules: stage one ([`kaizen_rules::RuleFilter`]) runs inside `detect`, next
 //! to the detectors, on rows already routed by service and ordered by event time; its
-//! [`RuleRow`]s are exchanged by (rule, group) to stage two here.
+//! [`RuleRow`]s are exchanged by (rule, group) to stage two here. Rules over `incidents` run
+//! apart, after correlation, where the incidents are made ([`IncidentRules`]).
 
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::Stream;
 
-use kaizen_model::Timestamp;
+use kaizen_model::{Insight, Timestamp};
 use std::sync::Arc;
 
 use kaizen_rules::{
     Dependencies, LiveRules, RowKind, RuleEvaluator, RuleFilter, RuleOutput, RuleRow,
 };
 
-use crate::dataflow::{emit_and_downgrade, first, Finding};
+use crate::dataflow::{emit_and_downgrade, first, Finding, Output};
 use crate::ordered::EventTimeBuffer;
 
 /// What `detect` emits: findings for the correlator, rows for the rules.
@@ -124,4 +125,70 @@ pub(crate) fn evaluate_rules<'s>(
 /// The event time a rule output counts at.
 pub(crate) fn insight_ts(i: &kaizen_model::Insight) -> Timestamp {
     i.updated_at
+}
+
+/// Rules over `incidents`: both stages in one place, fed every incident version correlation
+/// emits and the correlator's watermark. They may only emit insights (the checker rejects a
+/// signal, which would feed back into the correlation that made the incident).
+pub(crate) struct IncidentRules {
+    live: LiveRules,
+    generation: u64,
+    filter: RuleFilter,
+    evaluator: RuleEvaluator,
+    /// Rows wait here until the correlator's frontier passes them: an incident's resolution is
+    /// emitted late in event time (after its quiet period), so versions do not come in order.
+    buffer: EventTimeBuffer<RuleRow>,
+    rows: Vec<RuleRow>,
+    produced: Vec<RuleOutput>,
+}
+
+impl IncidentRules {
+    pub(crate) fn new(live: LiveRules, graph: Arc<Dependencies>) -> Self {
+        let rules = live.current();
+        IncidentRules {
+            generation: live.generation(),
+            filter: RuleFilter::new(rules.clone()).with_graph(graph.clone()),
+            evaluator: RuleEvaluator::new(rules).with_graph(graph),
+            live,
+            buffer: EventTimeBuffer::default(),
+            rows: Vec::new(),
+            produced: Vec::new(),
+        }
+    }
+
+    /// A version correlation just emitted.
+    pub(crate) fn on_incident(&mut self, insight: &Insight) {
+        self.filter.on_incident(insight, &mut self.rows);
+        for r in self.rows.drain(..) {
+            self.buffer.push(r.ts, r);
+        }
+    }
+
+    /// Event time is complete before `frontier` (all of it when `None`): evaluates the rows
+    /// before it and sends what fired to `out`.
+    pub(crate) fn on_watermark(&mut self, frontier: Option<u64>, out: &mut Vec<Output>) {
+        let g = self.live.generation();
+        if g != self.generation {
+            self.generation = g;
+            let rules = self.live.current();
+            self.filter.set_rules(rules.clone());
+            let now = frontier.unwrap_or(u64::MAX);
+            self.evaluator.set_rules(rules, now, &mut self.produced);
+        }
+        for r in self.buffer.release_before(frontier, row_order) {
+            self.evaluator.on_row(r, &mut self.produced);
+        }
+        if let Some(f) = frontier {
+            self.evaluator.on_watermark(f, &mut self.produced);
+        }
+        for o in self.produced.drain(..) {
+            match o {
+                RuleOutput::Insight(i) => out.push(Output::Insight(i)),
+                RuleOutput::Signal(s, _) => tracing::warn!(
+                    rule = s.name.as_str(),
+                    "a rule over incidents emitted a signal; dropped (the checker should have rejected it)"
+                ),
+            }
+        }
+    }
 }

@@ -314,8 +314,14 @@ fn next_due(rule: &Rule, g: &Group) -> Option<u64> {
         at(last + gap);
     }
     if instant(rule) && g.life.is_active() && !g.life.is_clearing() {
-        if let Some(h) = g.life.last_hit() {
-            at(h + QUIET_MS);
+        match (rule.reads_states(), g.life.pending_since()) {
+            (true, Some(since)) => at(since + rule.for_ms),
+            (true, None) => {}
+            (false, _) => {
+                if let Some(h) = g.life.last_hit() {
+                    at(h + QUIET_MS);
+                }
+            }
         }
     }
     if let Some(c) = g.life.clears_at(rule.keep_ms) {
@@ -521,8 +527,15 @@ fn on_time(rule: &Rule, key: &[Value], g: &mut Group, now: u64, out: &mut Vec<Ru
             }
         }
     }
-    if instant(rule) && g.life.is_active() && !g.life.is_clearing() {
-        if let Some(h) = g.life.last_hit() {
+    if let Some(since) = g.life.pending_since().filter(|_| rule.reads_states()) {
+        let due = since + rule.for_ms;
+        if due <= now {
+            if let Some(t) = g.life.hit(due, rule.for_ms) {
+                emit(rule, key, g, t, out);
+            }
+        }
+    } else if instant(rule) && g.life.is_active() && !g.life.is_clearing() {
+        if let Some(h) = g.life.last_hit().filter(|_| !rule.reads_states()) {
             if h + QUIET_MS <= now {
                 if let Some(t) = g.life.miss(h + QUIET_MS, rule.keep_ms) {
                     emit(rule, key, g, t, out);

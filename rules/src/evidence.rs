@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use kaizen_model::{AlertStatus, EventBody, EventKind, Level, SignalKind, SpanStatus, Symbol};
+use kaizen_model::{
+    AlertStatus, EventBody, EventKind, IncidentStatus, Level, SignalKind, SpanStatus, Symbol,
+};
 
 use crate::schema::Row;
 use crate::value::Value;
@@ -40,6 +42,15 @@ enum Described {
         service: Symbol,
         /// Clipped.
         summary: String,
+    },
+    /// A version of an incident.
+    Incident {
+        ts: u64,
+        id: String,
+        status: IncidentStatus,
+        service: Symbol,
+        /// Clipped.
+        title: String,
     },
     /// Text already written (joined pairs).
     Text(Arc<str>),
@@ -102,6 +113,13 @@ impl Evidence {
                 kind: s.kind,
                 service: s.service.clone(),
                 summary: clip(&s.summary),
+            },
+            Row::Incident(i) => Described::Incident {
+                ts: i.insight.updated_at.as_millis(),
+                id: i.insight.id.clone(),
+                status: i.insight.status,
+                service: i.service.clone(),
+                title: clip(&i.insight.title),
             },
         }))
     }
@@ -167,6 +185,19 @@ impl fmt::Display for Evidence {
                 "{} signal {} {}: {summary}",
                 clock(*ts),
                 kind.as_str(),
+                service.as_str()
+            ),
+            Described::Incident {
+                ts,
+                id,
+                status,
+                service,
+                title,
+            } => write!(
+                f,
+                "{} incident {id} {} {}: {title}",
+                clock(*ts),
+                status.as_str(),
                 service.as_str()
             ),
             Described::Text(t) => f.write_str(t),

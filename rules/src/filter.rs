@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use kaizen_model::{Event, EventBody, EventKind, Labels, Metric, Signal, StableHasher, Symbol};
+use kaizen_model::{
+    Event, EventBody, EventKind, Insight, Labels, Metric, Signal, StableHasher, Symbol,
+};
 use kaizen_operators::{TemplateConfig, TemplateMiner};
 
 use crate::aggregate::Acc;
@@ -20,7 +22,7 @@ use crate::fast_hash::{Fx, FxBuild};
 use crate::graph::Dependencies;
 use crate::plan::{Rule, Shape};
 use crate::ruleset::{kind_slot, RuleSet, SELECTABLE_KINDS};
-use crate::schema::{series_text, Column, Row, StreamName, TemplateRef};
+use crate::schema::{series_text, Column, IncidentRow, Row, StreamName, TemplateRef};
 use crate::value::Value;
 
 /// What a row means to one rule.
@@ -560,6 +562,27 @@ impl RuleFilter {
             );
         }
     }
+
+    /// Tests one incident version (rules over `incidents`).
+    pub fn on_incident(&mut self, insight: &Insight, out: &mut Vec<RuleRow>) {
+        let rules = self.rules.clone();
+        let incident = IncidentRow::new(insight);
+        let row = Row::Incident(&incident);
+        // Versions of one incident are ordered by version; ties between incidents by id.
+        let mut h = StableHasher::new();
+        h.write_str(&insight.id);
+        h.write_u64(u64::from(insight.version));
+        let row = Described::new(&row, h.finish(), None);
+        for &i in rules.for_incidents() {
+            test(
+                &rules.rules()[i],
+                &row,
+                self.graph.as_deref(),
+                &mut self.local,
+                out,
+            );
+        }
+    }
 }
 
 /// A finished session's row: its combined aggregates, at event time `ts`.
@@ -629,6 +652,7 @@ fn test(
             let reads = match row {
                 Row::Event(e, _) => plan.streams[side].accepts(e.kind()),
                 Row::Signal(_) => plan.streams[side] == StreamName::Signals,
+                Row::Incident(_) => plan.streams[side] == StreamName::Incidents,
             };
             if !reads
                 || plan.filters[side]

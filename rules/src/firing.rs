@@ -39,6 +39,11 @@ impl Lifecycle {
         self.firing
     }
 
+    /// Since when the condition has held without firing yet.
+    pub fn pending_since(&self) -> Option<u64> {
+        self.pending_since.filter(|_| !self.firing)
+    }
+
     /// The latest hit.
     pub fn last_hit(&self) -> Option<u64> {
         self.last_hit

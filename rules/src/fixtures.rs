@@ -9,6 +9,11 @@
 //! * `{"until": "+1h"}` — how long to run after the last input (default one hour);
 //! * a detector signal, for rules over `signals`: `{"ts": "+1m", "signal": {"kind": "alert",
 //!   "state": "open", "service": "api", "name": "HighErrorRate", "severity": "critical"}}`;
+//! * an incident version, for rules over `incidents`: `{"ts": "+5m", "incident": {"id":
+//!   "inc-1", "status": "open", "title": "payments: errors", "severity": "critical",
+//!   "service": "payments"}}` (`service` is the probable origin; optional: `services`,
+//!   `impacted`, `opened` (default `ts`), `version` (default: one more than the id's last),
+//!   `novelty`, `remedy` and `similarity` of the most similar past incident);
 //! * `{"depends_on": {"frontend": ["api"], "api": ["db"]}}` — the service graph, for rules
 //!   that use `depends_on`, `upstream_of`, `downstream_of` or `hops`;
 //! * an expectation: `{"expect": "open" | "close", "rule": "...", "at": "+2m",
@@ -21,7 +26,10 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
 
-use kaizen_model::{Event, Severity, Signal, SignalKind, SignalState, Symbol, Timestamp};
+use kaizen_model::{
+    Event, IncidentStatus, Insight, Novelty, OriginCandidate, Severity, Signal, SignalKind,
+    SignalState, SimilarIncident, Symbol, Timestamp,
+};
 
 use crate::evaluate::{RuleEvaluator, RuleOutput};
 use crate::filter::RuleFilter;
@@ -112,6 +120,7 @@ pub fn run_fixture(path: &Path) -> FixtureReport {
         Arc::new(set),
         &parsed.events,
         &parsed.signals,
+        &parsed.incidents,
         parsed.until,
         parsed.graph.map(Arc::new),
     );
@@ -192,15 +201,17 @@ pub fn run_with_graph(
     until: u64,
     graph: Option<Arc<Dependencies>>,
 ) -> Vec<RuleOutput> {
-    run_inputs(rules, events, &[], until, graph)
+    run_inputs(rules, events, &[], &[], until, graph)
 }
 
-/// Runs rules over events and detector signals, merged in event-time order (events first at
-/// equal times), and flushes `until` ms after the last.
+/// Runs rules over events, detector signals and incident versions, merged in event-time
+/// order (events, then signals, then incidents at equal times), and flushes `until` ms after
+/// the last.
 pub fn run_inputs(
     rules: Arc<RuleSet>,
     events: &[Event],
     signals: &[Signal],
+    incidents: &[Insight],
     until: u64,
     graph: Option<Arc<Dependencies>>,
 ) -> Vec<RuleOutput> {
@@ -213,6 +224,12 @@ pub fn run_inputs(
                 .iter()
                 .enumerate()
                 .map(|(i, s)| (s.ts.as_millis(), 1, i)),
+        )
+        .chain(
+            incidents
+                .iter()
+                .enumerate()
+                .map(|(i, x)| (x.updated_at.as_millis(), 2, i)),
         )
         .collect();
     order.sort();
@@ -232,7 +249,8 @@ pub fn run_inputs(
         }
         match kind {
             0 => filter.on_event(&events[i], i as u64, &mut rows),
-            _ => filter.on_signal(&signals[i], &mut rows),
+            1 => filter.on_signal(&signals[i], &mut rows),
+            _ => filter.on_incident(&incidents[i], &mut rows),
         }
         rows.sort_by_key(|r| r.seq);
         for r in rows.drain(..) {
@@ -269,6 +287,39 @@ struct SignalLine {
     key: Option<String>,
 }
 
+/// An incident version in a fixture: `{"ts": "+5m", "incident": {"id": "inc-1", "status":
+/// "open", "title": "...", "severity": "critical", "service": "payments"}}`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncidentLine {
+    id: String,
+    #[serde(default = "incident_open")]
+    status: IncidentStatus,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    severity: Severity,
+    service: String,
+    #[serde(default)]
+    services: Vec<String>,
+    #[serde(default)]
+    impacted: Vec<String>,
+    #[serde(default)]
+    opened: Option<Json>,
+    #[serde(default)]
+    version: Option<u32>,
+    #[serde(default)]
+    novelty: Option<Novelty>,
+    #[serde(default)]
+    remedy: Option<String>,
+    #[serde(default)]
+    similarity: Option<f64>,
+}
+
+fn incident_open() -> IncidentStatus {
+    IncidentStatus::Open
+}
+
 fn open() -> SignalState {
     SignalState::Open
 }
@@ -303,6 +354,7 @@ struct Expect {
 struct Fixture {
     graph: Option<Dependencies>,
     signals: Vec<Signal>,
+    incidents: Vec<Insight>,
     start: u64,
     until: u64,
     events: Vec<Event>,
@@ -314,6 +366,7 @@ impl Fixture {
         let mut f = Fixture {
             graph: None,
             signals: Vec::new(),
+            incidents: Vec::new(),
             start: DEFAULT_START,
             until: 3_600_000,
             events: Vec::new(),
@@ -356,6 +409,20 @@ impl Fixture {
                     value: line.value,
                     strength: line.strength,
                 });
+            } else if let Some(inc) = obj.get("incident") {
+                let line: IncidentLine = serde_json::from_value(inc.clone())
+                    .map_err(|e| at(format!("bad incident: {e}")))?;
+                let ts = f
+                    .time(obj.get("ts"))
+                    .ok_or_else(|| at("an incident needs \"ts\"".into()))?;
+                let opened = match &line.opened {
+                    Some(v) => f
+                        .time(Some(v))
+                        .ok_or_else(|| at("opened is \"+5m\" or a timestamp".into()))?,
+                    None => ts,
+                };
+                let insight = f.incident(line, opened, ts);
+                f.incidents.push(insight);
             } else if let Some(t) = obj.get("depends_on").and_then(Json::as_object) {
                 let g = f.graph.get_or_insert_with(Dependencies::default);
                 for (caller, callees) in t {
@@ -393,6 +460,56 @@ impl Fixture {
             }
         }
         Ok(f)
+    }
+
+    /// The version an incident line describes, as correlation would have built it.
+    fn incident(&self, line: IncidentLine, opened: u64, ts: u64) -> Insight {
+        let version = line.version.unwrap_or_else(|| {
+            let last = self.incidents.iter().rev().find(|i| i.id == line.id);
+            last.map_or(1, |i| i.version + 1)
+        });
+        let mut services: Vec<Symbol> = std::iter::once(&line.service)
+            .chain(&line.services)
+            .map(|s| Symbol::new(s))
+            .collect();
+        services.sort();
+        services.dedup();
+        let mut impacted: Vec<Symbol> = line.impacted.iter().map(|s| Symbol::new(s)).collect();
+        impacted.sort();
+        let resolved = line.status == IncidentStatus::Resolved;
+        Insight {
+            id: line.id,
+            version,
+            status: line.status,
+            title: line.title,
+            severity: line.severity,
+            services,
+            impacted,
+            impact: Vec::new(),
+            origin: vec![OriginCandidate {
+                service: Symbol::new(&line.service),
+                score: 1.0,
+                evidence: Vec::new(),
+                deviation: None,
+            }],
+            suspect_changes: Vec::new(),
+            similar: match (line.remedy, line.similarity) {
+                (None, None) => Vec::new(),
+                (remedy, similarity) => vec![SimilarIncident {
+                    id: String::new(),
+                    title: String::new(),
+                    similarity: similarity.unwrap_or(1.0),
+                    remedy,
+                    resolved_in_secs: None,
+                }],
+            },
+            novelty: line.novelty,
+            timeline: Vec::new(),
+            opened_at: Timestamp::from_millis(opened),
+            updated_at: Timestamp::from_millis(ts),
+            resolved_at: resolved.then(|| Timestamp::from_millis(ts)),
+            explain: Vec::new(),
+        }
     }
 
     fn time(&self, v: Option<&Json>) -> Option<u64> {

@@ -134,6 +134,15 @@ impl Rule {
         Some((start, start + width))
     }
 
+    /// Does each row say how things stand until the next row of its key (an incident's
+    /// versions), rather than what was seen at one moment? Such a condition holds until a row
+    /// says otherwise — no staleness — and `FOR` runs out on time, not at the next row.
+    pub fn reads_states(&self) -> bool {
+        self.stream == StreamName::Incidents
+            && self.join.is_none()
+            && matches!(self.shape, Shape::Filter { .. })
+    }
+
     /// The inactivity gap of a session window that stage one combines (grouped by service,
     /// like [`Rule::pane`]); `None` when rows must travel one by one.
     pub fn session_gap(&self) -> Option<u64> {
@@ -304,6 +313,9 @@ pub fn compile(file: &SourceFile, st: &RuleStatement) -> Result<Rule, RuleError>
             None => e.help(format!("streams: {}", stream_names())),
         }
     })?;
+    if rule.stream == StreamName::Incidents && rule.emit == Emit::Signal {
+        return Err(incident_signal(file, at(name, st.query_at)));
+    }
     let mut scope = Scope::new(file, rule.stream, st.query_at);
     scope.qualifiers.push(rule.stream.as_str().to_string());
     if let Some(a) = alias {
@@ -324,6 +336,20 @@ pub fn compile(file: &SourceFile, st: &RuleStatement) -> Result<Rule, RuleError>
             ));
         }
         let plan = join::compile(&mut scope, from, select.selection.as_ref())?;
+        if plan.streams.contains(&StreamName::Incidents) {
+            let loc = at(&from.joins[0].relation, st.query_at);
+            if plan.streams != [StreamName::Incidents; 2] {
+                return Err(RuleError::new(
+                    file,
+                    loc,
+                    "`incidents` joins only with `incidents`",
+                )
+                .help("rules over incidents run after correlation, once the other streams have passed; read the signals an incident is made of with its `id` instead"));
+            }
+            if rule.emit == Emit::Signal {
+                return Err(incident_signal(file, loc));
+            }
+        }
         rule.stream = plan.streams[0];
         for (left, _) in &plan.key_names {
             rule.keys
@@ -336,7 +362,7 @@ pub fn compile(file: &SourceFile, st: &RuleStatement) -> Result<Rule, RuleError>
         let (measure, select_terms): (Vec<Expr>, Vec<Expr>) = cond
             .conjuncts()
             .into_iter()
-            .partition(|t| t.reads_any(&[Column::Value, Column::DurationMs, Column::Strength]));
+            .partition(|t| t.reads_any(measured(rule.stream)));
         rule.filter = Expr::conjunction(select_terms);
         rule.condition = Expr::conjunction(measure);
     }
@@ -505,7 +531,10 @@ pub fn compile(file: &SourceFile, st: &RuleStatement) -> Result<Rule, RuleError>
                 }
             }
         }
-        if rule.keys.is_empty() && rule.join.is_none() {
+        if rule.keys.is_empty() && rule.join.is_none() && rule.stream == StreamName::Incidents {
+            // One firing per incident: its versions are the rows of one key.
+            rule.keys.push(("id".into(), Expr::Col(Column::Id)));
+        } else if rule.keys.is_empty() && rule.join.is_none() {
             rule.keys
                 .push(("service".into(), Expr::Col(Column::Service)));
             // A metric condition holds per series, as a Prometheus alert does: one instance
@@ -898,4 +927,20 @@ impl Scope<'_> {
     pub(crate) fn err_at(&self, node: &ast::Expr, message: impl Into<String>) -> RuleError {
         self.err(node, message)
     }
+}
+
+/// The columns whose terms in `WHERE` are a filter rule's condition (a row failing them is a
+/// miss, which ends the firing) rather than its selection: the measured value, and for an
+/// incident its status, so that resolving the incident ends what its opening started.
+fn measured(stream: StreamName) -> &'static [Column] {
+    match stream {
+        StreamName::Incidents => &[Column::Status, Column::DurationMs],
+        _ => &[Column::Value, Column::DurationMs, Column::Strength],
+    }
+}
+
+fn incident_signal(file: &SourceFile, loc: Location) -> RuleError {
+    RuleError::new(file, loc, "a rule over `incidents` emits insights, not signals").help(
+        "add EMIT INSIGHT to its header: a signal would go back into the correlation that made the incident",
+    )
 }

@@ -16,8 +16,9 @@ use crate::syntax::parse_file;
 pub struct RuleSet {
     rules: Vec<Arc<Rule>>,
     ids: std::collections::HashMap<u64, usize>,
-    /// Rule indexes per event kind (alert, metric, log, span, change), and for signals.
-    by_kind: [Vec<usize>; 6],
+    /// Rule indexes per event kind (alert, metric, log, span, change), for signals and for
+    /// incidents.
+    by_kind: [Vec<usize>; 7],
 }
 
 /// What a reload did.
@@ -55,11 +56,12 @@ pub(crate) fn kind_slot(kind: EventKind) -> Option<usize> {
 }
 
 const SIGNALS: usize = 5;
+const INCIDENTS: usize = 6;
 
 impl RuleSet {
     /// A set of the given rules.
     pub fn new(rules: Vec<Arc<Rule>>) -> RuleSet {
-        let mut by_kind: [Vec<usize>; 6] = Default::default();
+        let mut by_kind: [Vec<usize>; 7] = Default::default();
         for (i, r) in rules.iter().enumerate() {
             let streams = match &r.join {
                 Some(j) => j.streams.to_vec(),
@@ -67,6 +69,9 @@ impl RuleSet {
             };
             if streams.contains(&StreamName::Signals) {
                 by_kind[SIGNALS].push(i);
+            }
+            if streams.contains(&StreamName::Incidents) {
+                by_kind[INCIDENTS].push(i);
             }
             for kind in SELECTABLE_KINDS {
                 if streams.iter().any(|s| s.accepts(kind)) {
@@ -205,6 +210,11 @@ impl RuleSet {
     /// Does any rule read signals?
     pub fn reads_signals(&self) -> bool {
         !self.by_kind[SIGNALS].is_empty()
+    }
+
+    /// Rules reading incidents (they run after correlation, apart from the others).
+    pub fn for_incidents(&self) -> &[usize] {
+        &self.by_kind[INCIDENTS]
     }
 
     /// The rule with `id`.

@@ -3,7 +3,7 @@
 //! A column is read straight from the event (no row is materialised), so a rule that filters
 //! out an event costs only the columns its `WHERE` touches.
 
-use kaizen_model::{EventBody, EventKind, Signal, Symbol};
+use kaizen_model::{EventBody, EventKind, Insight, Signal, Symbol};
 
 use crate::value::{Type, Value};
 
@@ -24,11 +24,14 @@ pub enum StreamName {
     Events,
     /// Detectors' signals (anomalies, new templates, alerts, SLO burns).
     Signals,
+    /// Every version of every incident correlation produces (rules over it may only
+    /// `EMIT INSIGHT`: a signal would feed back into the correlation that made the incident).
+    Incidents,
 }
 
 impl StreamName {
     /// Every stream, in documentation order.
-    pub const ALL: [StreamName; 7] = [
+    pub const ALL: [StreamName; 8] = [
         StreamName::Alerts,
         StreamName::Metrics,
         StreamName::Logs,
@@ -36,6 +39,7 @@ impl StreamName {
         StreamName::Changes,
         StreamName::Events,
         StreamName::Signals,
+        StreamName::Incidents,
     ];
 
     /// The table name.
@@ -48,6 +52,7 @@ impl StreamName {
             StreamName::Changes => "changes",
             StreamName::Events => "events",
             StreamName::Signals => "signals",
+            StreamName::Incidents => "incidents",
         }
     }
 
@@ -109,6 +114,24 @@ impl StreamName {
             StreamName::Signals => &[
                 Ts, Service, Kind, Name, State, Severity, Summary, Value, Strength, Key, Onset,
             ],
+            StreamName::Incidents => &[
+                Ts,
+                Id,
+                Service,
+                Kind,
+                Name,
+                Summary,
+                Status,
+                Severity,
+                Onset,
+                DurationMs,
+                ServiceCount,
+                Impacted,
+                ImpactedCount,
+                Novelty,
+                Remedy,
+                Similarity,
+            ],
         }
     }
 
@@ -154,6 +177,13 @@ pub enum Column {
     Key,
     Onset,
     Series,
+    Id,
+    ServiceCount,
+    Impacted,
+    ImpactedCount,
+    Novelty,
+    Remedy,
+    Similarity,
 }
 
 impl Column {
@@ -190,6 +220,13 @@ impl Column {
             Key => "key",
             Onset => "onset",
             Series => "series",
+            Id => "id",
+            ServiceCount => "service_count",
+            Impacted => "impacted",
+            ImpactedCount => "impacted_count",
+            Novelty => "novelty",
+            Remedy => "remedy",
+            Similarity => "similarity",
         }
     }
 
@@ -198,7 +235,7 @@ impl Column {
         use Column::*;
         match self {
             Ts | Onset => Type::Time,
-            Value | DurationMs | Strength => Type::Num,
+            Value | DurationMs | Strength | ServiceCount | ImpactedCount | Similarity => Type::Num,
             Labels | Annotations => Type::Map,
             _ => Type::Str,
         }
@@ -226,6 +263,30 @@ pub enum Row<'a> {
     Event(&'a kaizen_model::Event, Option<TemplateRef<'a>>),
     /// A detector's signal.
     Signal(&'a Signal),
+    /// A version of an incident.
+    Incident(&'a IncidentRow<'a>),
+}
+
+/// An incident version as the `incidents` table reads it.
+#[derive(Debug)]
+pub struct IncidentRow<'a> {
+    /// The version.
+    pub insight: &'a Insight,
+    /// Its service: the probable origin, else the first service with signals.
+    pub service: Symbol,
+}
+
+impl<'a> IncidentRow<'a> {
+    /// Reads `insight` as a row.
+    pub fn new(insight: &'a Insight) -> IncidentRow<'a> {
+        let service = insight
+            .origin
+            .first()
+            .map(|o| o.service.clone())
+            .or_else(|| insight.services.first().cloned())
+            .unwrap_or_else(|| Symbol::new("unknown"));
+        IncidentRow { insight, service }
+    }
 }
 
 impl Row<'_> {
@@ -234,6 +295,7 @@ impl Row<'_> {
         match self {
             Row::Event(e, _) => e.ts.as_millis(),
             Row::Signal(s) => s.ts.as_millis(),
+            Row::Incident(i) => i.insight.updated_at.as_millis(),
         }
     }
 
@@ -242,6 +304,7 @@ impl Row<'_> {
         match self {
             Row::Event(e, _) => &e.service,
             Row::Signal(s) => &s.service,
+            Row::Incident(i) => &i.service,
         }
     }
 
@@ -250,6 +313,7 @@ impl Row<'_> {
         match self {
             Row::Event(e, tpl) => event_column(e, *tpl, column),
             Row::Signal(s) => signal_column(s, column),
+            Row::Incident(i) => incident_column(i, column),
         }
     }
 
@@ -263,6 +327,12 @@ impl Row<'_> {
                 (Row::Signal(s), C::Summary) => Some(&s.summary),
                 (Row::Signal(s), C::Kind) => Some(s.kind.as_str()),
                 (Row::Signal(s), C::Severity) => Some(s.severity.as_str()),
+                (Row::Incident(i), C::Service) => Some(i.service.as_str()),
+                (Row::Incident(i), C::Id) => Some(&i.insight.id),
+                (Row::Incident(i), C::Name | C::Summary) => Some(&i.insight.title),
+                (Row::Incident(_), C::Kind) => Some("incident"),
+                (Row::Incident(i), C::Severity) => Some(i.insight.severity.as_str()),
+                (Row::Incident(i), C::Status) => Some(i.insight.status.as_str()),
                 _ => None,
             };
         };
@@ -391,6 +461,45 @@ fn signal_column(s: &Signal, column: Column) -> Value {
         C::Value => s.value.map_or(Value::Null, Value::Num),
         C::Strength => Value::Num(s.strength),
         C::Key => Value::str(&s.key),
+        _ => Value::Null,
+    }
+}
+
+fn incident_column(row: &IncidentRow<'_>, column: Column) -> Value {
+    use Column as C;
+    let i = row.insight;
+    let best = i.similar.first();
+    match column {
+        C::Ts => Value::Num(i.updated_at.as_millis() as f64),
+        C::Onset => Value::Num(i.opened_at.as_millis() as f64),
+        C::DurationMs => Value::Num(
+            i.updated_at
+                .as_millis()
+                .saturating_sub(i.opened_at.as_millis()) as f64,
+        ),
+        C::Id => Value::str(&i.id),
+        C::Service => sym(&row.service),
+        C::Kind => Value::Static("incident"),
+        C::Name | C::Summary => Value::str(&i.title),
+        C::Status => Value::Static(i.status.as_str()),
+        C::Severity => Value::Static(i.severity.as_str()),
+        C::ServiceCount => Value::Num(i.services.len() as f64),
+        C::Impacted => {
+            let names: Vec<&str> = i.impacted.iter().map(Symbol::as_str).collect();
+            Value::Str(names.join(",").into())
+        }
+        C::ImpactedCount => Value::Num(i.impacted.len() as f64),
+        C::Novelty => i.novelty.map_or(Value::Null, |n| {
+            Value::Static(match n {
+                kaizen_model::Novelty::New => "new",
+                kaizen_model::Novelty::Rare => "rare",
+                kaizen_model::Novelty::Frequent => "frequent",
+            })
+        }),
+        C::Remedy => best
+            .and_then(|s| s.remedy.as_deref())
+            .map_or(Value::Null, Value::str),
+        C::Similarity => best.map_or(Value::Null, |s| Value::Num(s.similarity)),
         _ => Value::Null,
     }
 }

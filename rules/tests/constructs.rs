@@ -408,3 +408,52 @@ fn join_aggregates_by_its_keys_and_uses_the_service_graph() {
         "{out:?}"
     );
 }
+
+/// An incident version as correlation emits it (only the fields rules read).
+fn incident(
+    secs: u64,
+    id: &str,
+    status: &str,
+    service: &str,
+    opened: u64,
+) -> kaizen_model::Insight {
+    let json = format!(
+        r#"{{"id":"{id}","version":1,"status":"{status}","title":"{service} trouble","severity":"critical",
+            "services":["{service}"],"impacted":["frontend"],"origin":[{{"service":"{service}","score":1.0,"evidence":[]}}],
+            "suspect_changes":[],"similar":[],"timeline":[],"opened_at":{},"updated_at":{},"resolved_at":null}}"#,
+        T0 + opened * 1000,
+        T0 + secs * 1000
+    );
+    serde_json::from_str(&json).expect("a valid insight")
+}
+
+#[test]
+fn incidents_stream_rules_hold_state_until_the_next_version_and_match_sequences() {
+    let set = rules(concat!(
+        // A state: fires on time (no further version needed), ends when the incident resolves.
+        "CREATE RULE long EMIT INSIGHT SUMMARY '{{name}} open {{impacted_count}}' ",
+        "AS SELECT id, name, impacted_count FROM incidents WHERE status <> 'resolved' ",
+        "FOR INTERVAL '30' MINUTE;\n",
+        // A sequence: the same origin opens an incident again soon after one resolved.
+        "CREATE RULE reopened EMIT INSIGHT SUMMARY '{{service}} again' AS SELECT * FROM incidents ",
+        "MATCH_RECOGNIZE (PARTITION BY service ORDER BY ts MEASURES LAST(O.id) AS id PATTERN (R O) ",
+        "WITHIN INTERVAL '1' HOUR DEFINE R AS R.status = 'resolved', O AS O.status = 'open');"
+    ));
+    let incidents = [
+        incident(0, "inc-a", "open", "cart", 0),
+        incident(600, "inc-a", "updated", "cart", 0),
+        incident(2400, "inc-a", "resolved", "cart", 0),
+        incident(3000, "inc-b", "open", "cart", 3000),
+        incident(3300, "inc-b", "resolved", "cart", 3000),
+    ];
+    let out = kaizen_rules::run_inputs(set, &[], &[], &incidents, 3_600_000, None);
+    assert_eq!(
+        transitions(&out),
+        [
+            "insight v1 @1800 cart cart trouble open 1",
+            "insight v2 @2400 cart cart trouble open 1",
+            "insight v1 @3000 cart cart again",
+            "insight v2 @3300 cart cart again",
+        ]
+    );
+}

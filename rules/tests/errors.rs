@@ -44,7 +44,8 @@
 //!   other expressions, `SUM(*)`, a name twice, a misspelt column).
 //! - `join.rs`: a third stream; LEFT JOIN, USING; a subquery, arguments or a misspelt stream on
 //!   the right; both sides with one name; a time bound that is empty, too wide, missing, or
-//!   that does not overlap another.
+//!   that does not overlap another; `incidents` joined with another stream.
+//! - Rules over `incidents` that would emit signals (one stream, or a join of two).
 //!
 //! Not reachable from rule text, so not here: the `internal: ...` guards; `MATCH_RECOGNIZE`
 //! over something other than a table, `one alias per SELECT item` and subquery arguments
@@ -284,6 +285,10 @@ const CASES: &[Case] = &[
     ("time bound backwards", rule!("SELECT a.name FROM alerts a JOIN logs l ON l.ts BETWEEN a.ts + INTERVAL '1' MINUTE AND a.ts"), "the time bound is empty: its low end is above its high end", 1, 61, None),
     ("time bound too wide", rule!("SELECT a.name FROM alerts a JOIN logs l ON l.ts BETWEEN a.ts AND a.ts + 1e300"), "the time bound is too wide", 1, 61, Some("a join's rows are at most 365 days apart")),
     ("no time bound", rule!("SELECT a.name FROM alerts a JOIN logs l ON l.service = a.service"), "a join needs a time bound, or its state would grow forever", 1, 61, Some("add e.g. AND l.ts BETWEEN a.ts - INTERVAL '5' MINUTE AND a.ts")),
+    ("incidents emit signals", rule!("SELECT id FROM incidents WHERE severity = 'critical'"), "a rule over `incidents` emits insights, not signals", 1, 33, Some("add EMIT INSIGHT")),
+    ("incidents joined with a stream", "CREATE RULE r EMIT INSIGHT AS SELECT i.id FROM incidents i JOIN alerts a ON a.ts BETWEEN i.ts AND i.ts + INTERVAL '1' MINUTE", "`incidents` joins only with `incidents`", 1, 65, Some("rules over incidents run after correlation")),
+    ("incidents joined, emitting signals", "CREATE RULE r AS SELECT i.id FROM incidents i JOIN incidents j ON j.ts BETWEEN i.ts AND i.ts + INTERVAL '1' MINUTE", "a rule over `incidents` emits insights, not signals", 1, 35, Some("add EMIT INSIGHT")),
+    ("incident column typo", "CREATE RULE r EMIT INSIGHT AS SELECT id FROM incidents WHERE impacted_cout > 2", "unknown column `impacted_cout`", 1, 62, Some("did you mean `impacted_count`?")),
     ("time bounds apart", join!("AND l.ts BETWEEN a.ts + INTERVAL '2' MINUTE AND a.ts + INTERVAL '3' MINUTE"), "the join's time bounds do not overlap: no rows can pair", 1, 61, None),
 ];
 
