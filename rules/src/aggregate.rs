@@ -1,6 +1,6 @@
 //! Aggregate functions: one accumulator per (group, window, aggregate).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use hdrhistogram::Histogram;
 
@@ -36,6 +36,9 @@ pub enum AggFn {
     First,
     /// `last(x)`: the latest value.
     Last,
+    /// Rows per value. Not callable from rules: a rule whose group does not name the service
+    /// tallies its rows' services with it, to say which services what fired is about.
+    Tally,
 }
 
 impl AggFn {
@@ -103,6 +106,7 @@ impl AggFn {
                 last: None,
                 increase: 0.0,
             },
+            AggFn::Tally => Acc::Tally(BTreeMap::new()),
         }
     }
 }
@@ -141,6 +145,8 @@ pub enum Acc {
         /// Increase so far, counting resets.
         increase: f64,
     },
+    /// Rows per value, and the time of each value's first row.
+    Tally(BTreeMap<Value, (u64, u64)>),
 }
 
 impl Acc {
@@ -151,6 +157,12 @@ impl Acc {
         }
         match self {
             Acc::Count(n) => *n += 1,
+            Acc::Tally(counts) => match counts.get_mut(v) {
+                Some((n, _)) => *n += 1,
+                None => {
+                    counts.insert(v.clone(), (1, ts));
+                }
+            },
             Acc::Distinct(set) => {
                 if !set.contains(v) {
                     set.insert(v.clone());
@@ -207,6 +219,13 @@ impl Acc {
         match (self, other) {
             (Acc::Count(a), Acc::Count(b)) => *a += b,
             (Acc::Distinct(a), Acc::Distinct(b)) => a.extend(b.iter().cloned()),
+            (Acc::Tally(a), Acc::Tally(b)) => {
+                for (v, (n, first)) in b {
+                    let e = a.entry(v.clone()).or_insert((0, *first));
+                    e.0 += n;
+                    e.1 = e.1.min(*first);
+                }
+            }
             (
                 Acc::Moments { n, mean, m2, sum },
                 Acc::Moments {
@@ -308,7 +327,19 @@ impl Acc {
                 _,
             ) if t1 > t0 => Value::Num(increase / ((t1 - t0) as f64 / 1000.0)),
             (Acc::Counter { .. }, _) => Value::Null,
+            (Acc::Tally(_), _) => Value::Null,
         }
+    }
+
+    /// A tally's values, most rows first; among equals, the one seen first (then in value
+    /// order).
+    pub fn ranked(&self) -> Vec<&Value> {
+        let Acc::Tally(counts) = self else {
+            return Vec::new();
+        };
+        let mut ranked: Vec<(&Value, (u64, u64))> = counts.iter().map(|(v, c)| (v, *c)).collect();
+        ranked.sort_by(|(_, (n1, t1)), (_, (n2, t2))| n2.cmp(n1).then(t1.cmp(t2)));
+        ranked.into_iter().map(|(v, _)| v).collect()
     }
 }
 

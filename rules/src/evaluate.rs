@@ -10,7 +10,7 @@ use kaizen_model::{
     TimelineEntry, Timestamp,
 };
 
-use crate::aggregate::Acc;
+use crate::aggregate::{Acc, AggFn};
 use crate::check::AggSpec;
 use crate::evidence::Evidence;
 use crate::expr::Ctx;
@@ -101,6 +101,9 @@ struct Hit {
     window: Option<(u64, u64)>,
     evidence: Vec<Evidence>,
     count: u64,
+    /// For rules whose group does not name the service: the services of the rows, most
+    /// rows first.
+    services: Vec<Symbol>,
 }
 
 #[derive(Debug)]
@@ -116,7 +119,17 @@ struct Group {
     /// The timer set for this group (others in the queue for it are stale).
     scheduled: Option<u64>,
     hit: Hit,
-    opened: Option<(u64, String, Explanation)>,
+    opened: Option<Opened>,
+}
+
+/// What a firing said when it opened; its close says the same.
+#[derive(Debug)]
+struct Opened {
+    onset: u64,
+    summary: String,
+    why: Explanation,
+    /// The service it is attributed to first, then any others it is about.
+    services: Vec<Symbol>,
 }
 
 type GroupKey = (u64, Vec<Value>);
@@ -344,6 +357,7 @@ fn apply(rule: &Rule, key: &[Value], g: &mut Group, row: &RuleRow, out: &mut Vec
                 window: None,
                 evidence: row.evidence.iter().cloned().collect(),
                 count: 1,
+                services: Vec::new(),
             };
             if let Some(t) = g.life.hit(row.ts, rule.for_ms) {
                 emit(rule, key, g, t, out);
@@ -419,6 +433,7 @@ fn apply(rule: &Rule, key: &[Value], g: &mut Group, row: &RuleRow, out: &mut Vec
                     window: Some((m.start, row.ts)),
                     evidence: row.evidence.iter().cloned().collect(),
                     count: 1,
+                    services: Vec::new(),
                 };
                 if let Some(t) = g.life.hit(row.ts, rule.for_ms) {
                     emit(rule, key, g, t, out);
@@ -611,11 +626,18 @@ fn close_window(
     };
     let holds = having.is_none_or(|h| h.eval(&cx).is_true()) && (w.count > 0 || having.is_some());
     let transition = if holds {
+        let tally = aggs.iter().zip(&w.accs).find(|(a, _)| a.f == AggFn::Tally);
         g.hit = Hit {
             values: outputs.iter().map(|(_, e)| e.eval(&cx)).collect(),
             window: Some((w.start, w.end)),
             evidence: w.evidence,
             count: w.count,
+            services: tally.map_or_else(Vec::new, |(_, acc)| {
+                acc.ranked()
+                    .into_iter()
+                    .filter_map(|v| v.as_str().map(Symbol::new))
+                    .collect()
+            }),
         };
         g.life.hit(w.end, rule.for_ms)
     } else {
@@ -714,26 +736,38 @@ fn service_of(rule: &Rule, key: &[Value], g: &Group) -> Symbol {
         .and_then(|i| key.get(i))
     {
         Some(v) => Symbol::new(&v.to_string()),
-        None => g.service.clone(),
+        None => g.hit.services.first().unwrap_or(&g.service).clone(),
     }
 }
 
 fn emit(rule: &Rule, key: &[Value], g: &mut Group, t: Transition, out: &mut Vec<RuleOutput>) {
-    let service = service_of(rule, key, g);
-    let (state, at, onset) = match t {
-        Transition::Open { onset, at } => (SignalState::Open, at, onset),
-        Transition::Close { at } => (
-            SignalState::Close,
-            at,
-            g.opened.as_ref().map_or(at, |(o, _, _)| *o),
-        ),
+    let (state, at) = match t {
+        Transition::Open { at, .. } => (SignalState::Open, at),
+        Transition::Close { at } => (SignalState::Close, at),
     };
-    let (text, why) = match (state, g.opened.take()) {
-        (SignalState::Close, Some((_, s, why))) => (s, why),
-        _ => (summary(rule, key, &g.hit), explanation(rule, key, &g.hit)),
+    let opened = match (t, g.opened.take()) {
+        (Transition::Close { .. }, Some(o)) => o,
+        (t, _) => {
+            let service = service_of(rule, key, g);
+            let mut services = vec![service.clone()];
+            services.extend(g.hit.services.iter().filter(|s| **s != service).cloned());
+            Opened {
+                onset: match t {
+                    Transition::Open { onset, .. } => onset,
+                    Transition::Close { at } => at,
+                },
+                summary: summary(rule, key, &g.hit),
+                why: explanation(rule, key, &g.hit),
+                services,
+            }
+        }
     };
+    let (onset, text, why) = (opened.onset, opened.summary.clone(), opened.why.clone());
+    let service = opened.services.first().unwrap_or(&g.service).clone();
+    let mut services = opened.services.clone();
+    services.sort();
     if state == SignalState::Open {
-        g.opened = Some((onset, text.clone(), why.clone()));
+        g.opened = Some(opened);
     }
     // Signals explain themselves when they open; an insight carries its why in every version.
     let explain = (state == SignalState::Open || rule.emit == Emit::Insight).then_some(why);
@@ -779,7 +813,7 @@ fn emit(rule: &Rule, key: &[Value], g: &mut Group, t: Transition, out: &mut Vec<
                 },
                 title: text,
                 severity: rule.severity,
-                services: vec![service],
+                services,
                 impacted: Vec::new(),
                 impact: Vec::new(),
                 origin: Vec::new(),

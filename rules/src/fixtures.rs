@@ -151,9 +151,10 @@ pub fn run_fixture(path: &Path) -> FixtureReport {
                     .unwrap_or_default(),
                 i.updated_at,
                 i.services
-                    .first()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
                 i.title.clone(),
             ),
         };

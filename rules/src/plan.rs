@@ -559,6 +559,18 @@ fn finish(
     mut rule: Rule,
     _scope: &Scope<'_>,
 ) -> Result<Rule, RuleError> {
+    // A rule whose group does not name the service is about the services its rows came
+    // from: a hidden tally counts them, so what fires is attributed to the service with the
+    // most rows (and an insight lists them all), not to whichever row came first.
+    if rule.join.is_none() && !rule.keys.iter().any(|(n, _)| n == "service") {
+        if let Shape::Aggregate { aggs, .. } = &mut rule.shape {
+            aggs.push(AggSpec {
+                f: AggFn::Tally,
+                arg: Some(Expr::Col(Column::Service)),
+                text: String::new(),
+            });
+        }
+    }
     let mut needs = false;
     let mut series = false;
     let mut visit = |e: &Expr| {

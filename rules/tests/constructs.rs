@@ -457,3 +457,35 @@ fn incidents_stream_rules_hold_state_until_the_next_version_and_match_sequences(
         ]
     );
 }
+
+#[test]
+fn a_rule_without_a_service_key_is_about_the_services_with_the_most_rows() {
+    // One error on api first, then three on db: the burst is about db, not whoever came first.
+    let events = [
+        log(1, "api", "error", "upstream failed"),
+        log(2, "db", "error", "deadlock"),
+        log(3, "db", "error", "deadlock"),
+        log(4, "db", "error", "deadlock"),
+    ];
+    let burst = "AS SELECT count(*) AS errors FROM logs WHERE level = 'error' \
+                 GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE) HAVING count(*) >= 4;";
+    let out = fire(&format!("CREATE RULE burst {burst}"), &events);
+    assert_eq!(
+        out,
+        [
+            "open burst@60 db burst errors=4",
+            "close burst@120 db burst errors=4"
+        ]
+    );
+    // An insight lists every service of the window's rows.
+    let set = rules(&format!("CREATE RULE burst EMIT INSIGHT {burst}"));
+    let out = run(set, &events, 3_600_000);
+    let services: Vec<Vec<&str>> = out
+        .iter()
+        .filter_map(|o| match o {
+            RuleOutput::Insight(i) => Some(i.services.iter().map(|s| s.as_str()).collect()),
+            RuleOutput::Signal(..) => None,
+        })
+        .collect();
+    assert_eq!(services, [["api", "db"], ["api", "db"]]);
+}
