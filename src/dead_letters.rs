@@ -11,7 +11,7 @@ use std::io::BufWriter;
 use std::sync::{Arc, Mutex};
 
 use kaizen_connectors::{Counter, DeadLetterSink, DecodeFailure, KafkaDeadLetter};
-use kaizen_engine::{Assignment, LiveSource, Partition, Polled};
+use kaizen_engine::{LiveSource, Partition, Polled};
 
 /// A dead-letter file, shared with the HTTP ingest endpoints.
 pub type DeadLetterFile = Arc<Mutex<DeadLetterSink<BufWriter<File>>>>;
@@ -142,10 +142,6 @@ impl<S: LiveSource> LiveSource for DeadLettering<S> {
 
     fn awaits_assignment(&self) -> bool {
         self.source.awaits_assignment()
-    }
-
-    fn take_assignment_changes(&mut self) -> Vec<Assignment> {
-        self.source.take_assignment_changes()
     }
 }
 

@@ -71,6 +71,10 @@ pub enum Polled {
         /// Its offset there.
         offset: i64,
     },
+    /// The partitions the source owns changed (after the records polled before it). Told in
+    /// line with the records, so a wrapper that passes records on passes this on too: an
+    /// assigned partition holds the watermark until it delivers or goes idle.
+    Assignment(Assignment),
 }
 
 /// An unbounded source owned by one worker.
@@ -88,11 +92,6 @@ pub trait LiveSource: Send {
     /// anything read so far, so it holds the watermark (for at most the idle timeout).
     fn awaits_assignment(&self) -> bool {
         false
-    }
-    /// Partitions gained and lost since the last call, oldest first. An assigned partition
-    /// holds the watermark until it delivers or goes idle.
-    fn take_assignment_changes(&mut self) -> Vec<Assignment> {
-        Vec::new()
     }
 }
 
@@ -433,6 +432,7 @@ fn drive(
     let mut uncommitted = Uncommitted::default();
     let mut polled = Vec::new();
     let mut tallies = PollTallies::default();
+    let mut assignments = Vec::new();
     let mut counter = 0u64;
     let mut watermark = 0u64;
     let mut last_commit = Instant::now();
@@ -477,6 +477,7 @@ fn drive(
                     tallies.of(&from).read(None);
                     let _ = tx.send(Report::Rejected(from, offset, raw, reason));
                 }
+                Polled::Assignment(change) => assignments.push(change),
             }
         }
         tallies.settle(|p, tally| {
@@ -488,12 +489,10 @@ fn drive(
             }
         });
         // After the poll's records: a partition revoked in this poll stays revoked.
-        if let Some(src) = source.as_mut() {
-            for change in src.take_assignment_changes() {
-                match change {
-                    Assignment::Assigned(parts) => clocks.assign(&parts, now),
-                    Assignment::Revoked(parts) => clocks.revoke(&parts),
-                }
+        for change in assignments.drain(..) {
+            match change {
+                Assignment::Assigned(parts) => clocks.assign(&parts, now),
+                Assignment::Revoked(parts) => clocks.revoke(&parts),
             }
         }
         shared.publish(worker.index(), &clocks, live.idle_timeout, now);

@@ -61,6 +61,24 @@ impl LiveSource for KafkaLive {
                 }
             })
             .map_err(|e| e.to_string())?;
+        let partitions = |parts: Vec<PartitionId>| {
+            parts
+                .into_iter()
+                .map(|p| Partition {
+                    stream: p.topic,
+                    partition: p.partition,
+                })
+                .collect()
+        };
+        for change in self.source.take_assignment_changes() {
+            out.push(Polled::Assignment(match change {
+                AssignmentChange::Assigned(parts) => {
+                    self.assigned = true;
+                    Assignment::Assigned(partitions(parts))
+                }
+                AssignmentChange::Revoked(parts) => Assignment::Revoked(partitions(parts)),
+            }));
+        }
         Ok(())
     }
 
@@ -77,29 +95,6 @@ impl LiveSource for KafkaLive {
 
     fn awaits_assignment(&self) -> bool {
         !self.assigned
-    }
-
-    fn take_assignment_changes(&mut self) -> Vec<Assignment> {
-        let partitions = |parts: Vec<PartitionId>| {
-            parts
-                .into_iter()
-                .map(|p| Partition {
-                    stream: p.topic,
-                    partition: p.partition,
-                })
-                .collect()
-        };
-        self.source
-            .take_assignment_changes()
-            .into_iter()
-            .map(|change| match change {
-                AssignmentChange::Assigned(parts) => {
-                    self.assigned = true;
-                    Assignment::Assigned(partitions(parts))
-                }
-                AssignmentChange::Revoked(parts) => Assignment::Revoked(partitions(parts)),
-            })
-            .collect()
     }
 
     fn lag(&self) -> Vec<(Partition, i64)> {
@@ -191,12 +186,5 @@ impl LiveSource for Both {
 
     fn awaits_assignment(&self) -> bool {
         self.0.iter().any(|s| s.awaits_assignment())
-    }
-
-    fn take_assignment_changes(&mut self) -> Vec<Assignment> {
-        self.0
-            .iter_mut()
-            .flat_map(|s| s.take_assignment_changes())
-            .collect()
     }
 }

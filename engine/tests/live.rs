@@ -42,6 +42,11 @@ impl LiveSource for Scripted {
             Some(batch) => out.extend(batch),
             None => self.shutdown.store(true, Ordering::Release),
         }
+        out.extend(
+            self.assigned
+                .take()
+                .map(|parts| Polled::Assignment(Assignment::Assigned(parts))),
+        );
         Ok(())
     }
 
@@ -51,14 +56,6 @@ impl LiveSource for Scripted {
 
     fn awaits_assignment(&self) -> bool {
         self.assigned.is_some()
-    }
-
-    fn take_assignment_changes(&mut self) -> Vec<Assignment> {
-        self.assigned
-            .take()
-            .map(Assignment::Assigned)
-            .into_iter()
-            .collect()
     }
 }
 

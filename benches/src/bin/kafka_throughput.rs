@@ -50,8 +50,7 @@ use kaizen_connectors::{
     OtlpSignal,
 };
 use kaizen_engine::{
-    run_live, Assignment, EngineConfig, KafkaLive, LiveConfig, LiveHooks, LiveSource, Partition,
-    Polled,
+    run_live, EngineConfig, KafkaLive, LiveConfig, LiveHooks, LiveSource, Partition, Polled,
 };
 use kaizen_model::{Event, EventBody, Insight, Level, MetricKind, SpanStatus, Timestamp};
 use kaizen_rules::{LiveRules, RuleSet};
@@ -938,7 +937,9 @@ impl LiveSource for Timed {
         let start = out.len();
         self.inner.poll(timeout, out)?;
         let spent = now.elapsed().as_nanos() as u64;
-        let got = out.len() > start;
+        let got = out[start..]
+            .iter()
+            .any(|p| !matches!(p, Polled::Assignment(_)));
         if got && !self.started {
             self.started = true;
             self.completion.started();
@@ -967,6 +968,7 @@ impl LiveSource for Timed {
                     (from, *offset)
                 }
                 Polled::Rejected { from, offset, .. } => (from, *offset),
+                Polled::Assignment(_) => continue,
             };
             if last != Some((from, offset)) {
                 last = Some((from, offset));
@@ -995,10 +997,6 @@ impl LiveSource for Timed {
 
     fn awaits_assignment(&self) -> bool {
         self.inner.awaits_assignment()
-    }
-
-    fn take_assignment_changes(&mut self) -> Vec<Assignment> {
-        self.inner.take_assignment_changes()
     }
 }
 
