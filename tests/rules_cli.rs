@@ -188,23 +188,17 @@ fn watched_rules_reload_and_a_broken_edit_keeps_the_old_rule_firing() {
     assert!(opened[1].contains("\"rule\":\"crashes\""), "{out}");
 }
 
-#[test]
-fn replay_with_the_default_pack_is_deterministic_and_explains_rule_insights() {
-    let dir = scratch("replay");
+/// Replays two hours of a generated scenario (in `dir`) with `rules` on one worker and on two,
+/// checks the outputs are the same, and returns it.
+fn replay_deterministically(dir: &std::path::Path, rules: &str) -> Vec<u8> {
     let d = dir.to_str().expect("utf-8");
     let out = kaizen(&["simulate", "--seed", "3", "--duration", "2h", "--out", d]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let run = |workers: &str| {
-        let out = kaizen(&[
-            "replay",
-            &format!("{d}/events.jsonl"),
-            "--topology",
-            &format!("{d}/topology.json"),
-            "--rules",
-            &pack(),
-            "-w",
-            workers,
-        ]);
+        let events = format!("{d}/events.jsonl");
+        let topology = format!("{d}/topology.json");
+        let args = ["replay", &events, "--topology", &topology, "--rules", rules];
+        let out = kaizen(&[&args[..], &["-w", workers]].concat());
         assert!(out.status.success(), "{}", text(&out.stderr));
         out.stdout
     };
@@ -214,6 +208,12 @@ fn replay_with_the_default_pack_is_deterministic_and_explains_rule_insights() {
         run("2"),
         "rules must not make the output depend on the worker count"
     );
+    one
+}
+
+#[test]
+fn replay_with_the_default_pack_is_deterministic_and_explains_rule_insights() {
+    let one = replay_deterministically(&scratch("replay"), &pack());
     let jsonl = text(&one);
     let explained: Vec<&str> = jsonl
         .lines()
@@ -230,9 +230,6 @@ fn replay_with_the_default_pack_is_deterministic_and_explains_rule_insights() {
 #[test]
 fn rules_over_incidents_see_every_incident_correlation_opens() {
     let dir = scratch("incidents");
-    let d = dir.to_str().expect("utf-8");
-    let out = kaizen(&["simulate", "--seed", "3", "--duration", "2h", "--out", d]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
     let rules = dir.join("rules");
     std::fs::create_dir_all(&rules).expect("rules dir");
     std::fs::write(
@@ -241,22 +238,7 @@ fn rules_over_incidents_see_every_incident_correlation_opens() {
          AS SELECT id FROM incidents WHERE status = 'open';\n",
     )
     .expect("write");
-    let run = |workers: &str| {
-        let out = kaizen(&[
-            "replay",
-            &format!("{d}/events.jsonl"),
-            "--topology",
-            &format!("{d}/topology.json"),
-            "--rules",
-            rules.to_str().expect("utf-8"),
-            "-w",
-            workers,
-        ]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        out.stdout
-    };
-    let one = run("1");
-    assert_eq!(one, run("2"), "the output depends on the worker count");
+    let one = replay_deterministically(&dir, rules.to_str().expect("utf-8"));
     let insights: Vec<serde_json::Value> = text(&one)
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON lines"))
