@@ -138,6 +138,8 @@ pub(crate) struct IncidentRules {
     /// Rows wait here until the correlator's frontier passes them: an incident's resolution is
     /// emitted late in event time (after its quiet period), so versions do not come in order.
     buffer: EventTimeBuffer<RuleRow>,
+    /// The latest frontier seen: a reload swaps rules in as of it.
+    frontier: u64,
     rows: Vec<RuleRow>,
     produced: Vec<RuleOutput>,
 }
@@ -151,6 +153,7 @@ impl IncidentRules {
             evaluator: RuleEvaluator::new(rules).with_graph(graph),
             live,
             buffer: EventTimeBuffer::default(),
+            frontier: 0,
             rows: Vec::new(),
             produced: Vec::new(),
         }
@@ -167,13 +170,14 @@ impl IncidentRules {
     /// Event time is complete before `frontier` (all of it when `None`): evaluates the rows
     /// before it and sends what fired to `out`.
     pub(crate) fn on_watermark(&mut self, frontier: Option<u64>, out: &mut Vec<Output>) {
+        self.frontier = frontier.unwrap_or(self.frontier).max(self.frontier);
         let g = self.live.generation();
         if g != self.generation {
             self.generation = g;
             let rules = self.live.current();
             self.filter.set_rules(rules.clone());
-            let now = frontier.unwrap_or(u64::MAX);
-            self.evaluator.set_rules(rules, now, &mut self.produced);
+            self.evaluator
+                .set_rules(rules, self.frontier, &mut self.produced);
         }
         for r in self.buffer.release_before(frontier, row_order) {
             self.evaluator.on_row(r, &mut self.produced);
