@@ -293,13 +293,13 @@ impl<T> Groups<T> {
         self.0
             .get_mut(&hash)?
             .iter_mut()
-            .find(|(k, _)| k.as_slice() == key)
+            .find(|(k, _)| Value::same_key(k, key))
             .map(|(_, t)| t)
     }
 
     fn get_or_insert(&mut self, hash: u64, key: &[Value], make: impl FnOnce() -> T) -> &mut T {
         let bucket = self.0.entry(hash).or_default();
-        let i = match bucket.iter().position(|(k, _)| k.as_slice() == key) {
+        let i = match bucket.iter().position(|(k, _)| Value::same_key(k, key)) {
             Some(i) => i,
             None => {
                 bucket.push((key.to_vec(), make()));
@@ -311,7 +311,7 @@ impl<T> Groups<T> {
 
     fn remove(&mut self, hash: u64, key: &[Value]) -> Option<(Vec<Value>, T)> {
         let bucket = self.0.get_mut(&hash)?;
-        let i = bucket.iter().position(|(k, _)| k.as_slice() == key)?;
+        let i = bucket.iter().position(|(k, _)| Value::same_key(k, key))?;
         let found = bucket.swap_remove(i);
         if bucket.is_empty() {
             self.0.remove(&hash);
