@@ -101,14 +101,63 @@ impl RuleRow {
 struct Dispatch {
     /// Per [`kind_slot`]: the rules, and by the text of the kind's dispatch column.
     kinds: [KindDispatch; 5],
+    /// What is left of rules' `WHERE` once dispatch settled part of it (see [`Target`]).
+    residuals: Vec<Option<Expr>>,
 }
 
 #[derive(Default)]
 struct KindDispatch {
     /// Rules that require no particular value of the column.
-    any: Vec<usize>,
+    any: Vec<Target>,
     /// For each value some rule requires: the rules that can select it, in order.
-    by_value: HashMap<Box<str>, Vec<usize>>,
+    by_value: HashMap<Box<str>, Vec<Target>>,
+}
+
+/// A rule to test an event against, and what of its `WHERE` is left to test.
+#[derive(Clone, Copy)]
+struct Target {
+    /// Index of the rule in the set.
+    rule: usize,
+    /// Whether the event's value of the dispatch column already settled part of the `WHERE`:
+    /// then `Some(i)`, and `Dispatch::residuals[i]` is the rest (`None`: nothing is left).
+    residual: Option<usize>,
+}
+
+/// Dispatch found the rules whose `WHERE` requires the event's value of the dispatch column;
+/// the terms of their `WHERE` that say only that (`name = 'x'`, `level IN (...)`) are true for
+/// every event they are tested against, so they need not be evaluated again.
+fn residual(filter: &Expr, column: Column) -> Option<Option<Expr>> {
+    let terms = filter.clone().conjuncts();
+    let n = terms.len();
+    let rest: Vec<Expr> = terms
+        .into_iter()
+        .filter(|t| exactly(t, column).is_none())
+        .collect();
+    (rest.len() < n).then(|| Expr::conjunction(rest))
+}
+
+/// The values of `column` for which `e` is true, when `e` says nothing but that `column` is one
+/// of them (`c = 'x'`, `c IN ('x', 'y')`, and AND / OR of such): `e` is then true exactly when
+/// the column's text is in the list (never NULL: the column is text every event has).
+fn exactly<'e>(e: &'e Expr, column: Column) -> Option<Vec<&'e str>> {
+    match e {
+        Expr::Bin(BinOp::And, a, b) => {
+            let y = exactly(b, column)?;
+            Some(
+                exactly(a, column)?
+                    .into_iter()
+                    .filter(|v| y.contains(v))
+                    .collect(),
+            )
+        }
+        Expr::Bin(BinOp::Or, a, b) => {
+            let mut x = exactly(a, column)?;
+            x.extend(exactly(b, column)?);
+            Some(x)
+        }
+        Expr::Bin(BinOp::Eq, _, _) | Expr::InList(_, _, false) => required(e, column),
+        _ => None,
+    }
 }
 
 /// The column metrics and logs are dispatched on.
@@ -186,10 +235,28 @@ impl Dispatch {
                     (i, values)
                 })
                 .collect();
+            // A rule listed under some values is only ever tested against events with one of
+            // them, so the terms of its WHERE that require that much hold for all it sees.
+            let targets: Vec<Target> = candidates
+                .iter()
+                .map(|(i, values)| {
+                    let rest = match (values, dispatch_column(kind), &rules.rules()[*i].filter) {
+                        (Some(_), Some(c), Some(f)) => residual(f, c),
+                        _ => None,
+                    };
+                    Target {
+                        rule: *i,
+                        residual: rest.map(|r| {
+                            d.residuals.push(r);
+                            d.residuals.len() - 1
+                        }),
+                    }
+                })
+                .collect();
             let slot = &mut d.kinds[k];
-            for (i, values) in &candidates {
+            for ((_, values), t) in candidates.iter().zip(&targets) {
                 match values {
-                    None => slot.any.push(*i),
+                    None => slot.any.push(*t),
                     Some(vs) => {
                         for v in vs {
                             slot.by_value.entry((*v).into()).or_default();
@@ -200,16 +267,25 @@ impl Dispatch {
             for (value, list) in slot.by_value.iter_mut() {
                 *list = candidates
                     .iter()
-                    .filter(|(_, vs)| vs.as_ref().is_none_or(|vs| vs.contains(&&**value)))
-                    .map(|(i, _)| *i)
+                    .zip(&targets)
+                    .filter(|((_, vs), _)| vs.as_ref().is_none_or(|vs| vs.contains(&&**value)))
+                    .map(|(_, t)| *t)
                     .collect();
             }
         }
         d
     }
 
+    /// The rule's `WHERE` as far as it is left to test for `t`.
+    fn filter<'r>(&'r self, t: Target, rule: &'r Rule) -> Option<&'r Expr> {
+        match t.residual {
+            Some(i) => self.residuals.get(i).and_then(Option::as_ref),
+            None => rule.filter.as_ref(),
+        }
+    }
+
     /// The rules to test `event` against, in order.
-    fn targets(&self, event: &Event) -> &[usize] {
+    fn targets(&self, event: &Event) -> &[Target] {
         let Some(slot) = kind_slot(event.kind()).map(|k| &self.kinds[k]) else {
             return &[];
         };
@@ -435,33 +511,41 @@ impl RuleFilter {
         if rules.for_kind(event.kind()).is_empty() {
             return;
         }
-        let template = match (&event.body, self.needs_templates) {
+        // Borrowed from the miner for this event (no copy of the template's text).
+        let tpl = match (&event.body, self.needs_templates) {
             (EventBody::Log(log), true) => {
                 let miner = self
                     .miners
                     .entry(event.service.clone())
                     .or_insert_with(|| TemplateMiner::new(TemplateConfig::default()));
                 let m = miner.observe(&log.message);
-                Some((m.id.0, m.template.to_string()))
+                Some(TemplateRef {
+                    id: m.id.0,
+                    text: m.template,
+                })
             }
             _ => None,
         };
-        let tpl = template
-            .as_ref()
-            .map(|(id, text)| TemplateRef { id: *id, text });
         let targets = self.dispatch.targets(event);
         if targets.is_empty() {
             return;
         }
+        // Only when a rule this event goes to reads it.
         let series = match (&event.body, self.reads_series) {
-            (EventBody::Metric(m), true) => Some(self.series.get(m)),
+            (EventBody::Metric(m), true)
+                if targets.iter().any(|t| rules.rules()[t.rule].reads_series) =>
+            {
+                Some(self.series.get(m))
+            }
             _ => None,
         };
         let row = Row::Event(event, tpl);
         let row = Described::new(&row, seq, series);
-        for &i in targets {
+        for &t in targets {
+            let rule = &rules.rules()[t.rule];
             test(
-                &rules.rules()[i],
+                rule,
+                self.dispatch.filter(t, rule),
                 &row,
                 self.graph.as_deref(),
                 &mut self.local,
@@ -551,8 +635,10 @@ impl RuleFilter {
         h.write_str(signal.kind.as_str());
         let row = Described::new(&row, h.finish(), None);
         for &i in rules.for_signals() {
+            let rule = &rules.rules()[i];
             test(
-                &rules.rules()[i],
+                rule,
+                rule.filter.as_ref(),
                 &row,
                 self.graph.as_deref(),
                 &mut self.local,
@@ -613,8 +699,10 @@ impl<'r, 'a> Described<'r, 'a> {
     }
 }
 
+/// Tests `rule` (whose `WHERE` is `filter` as far as it is left to test) against one row.
 fn test(
     rule: &Rule,
+    filter: Option<&Expr>,
     described: &Described<'_, '_>,
     graph: Option<&Dependencies>,
     local: &mut Local,
@@ -651,7 +739,7 @@ fn test(
         }
         return;
     }
-    if let Some(f) = &rule.filter {
+    if let Some(f) = filter {
         if !f.eval(&cx).is_true() {
             return;
         }
@@ -840,7 +928,7 @@ mod tests {
         let names = |e: &Event| -> Vec<&str> {
             d.targets(e)
                 .iter()
-                .map(|&i| set.rules()[i].name.as_str())
+                .map(|t| set.rules()[t.rule].name.as_str())
                 .collect()
         };
         let metric = |name: &str| {
@@ -864,5 +952,54 @@ mod tests {
             r#"{"ts":"2026-01-05T00:00:00.000Z","kind":"change","service":"a","change_kind":"deploy"}"#,
         );
         assert_eq!(names(&change), ["f", "g"]);
+    }
+
+    #[test]
+    fn dispatch_leaves_out_only_the_where_terms_it_settled() {
+        let (set, errors) = RuleSet::from_text(
+            "t.sql",
+            "CREATE RULE a AS SELECT service FROM metrics WHERE name = 'cpu' AND value > 1;
+             CREATE RULE b AS SELECT service FROM metrics WHERE name IN ('cpu', 'mem') OR (name = 'disk' AND value > 2);
+             CREATE RULE c AS SELECT service FROM metrics WHERE name = 'cpu';
+             CREATE RULE d AS SELECT service FROM metrics WHERE (name = 'cpu' OR name = 'mem') AND labels['x'] = 'y' AND name <> 'mem';
+             CREATE RULE e AS SELECT service FROM metrics WHERE value > 1;
+             CREATE RULE f AS SELECT service FROM metrics WHERE name = 'cpu' OR labels['x'] = 'y';",
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let d = Dispatch::new(&set);
+        let cpu = event(
+            r#"{"ts":"2026-01-05T00:00:00.000Z","kind":"metric","service":"a","name":"cpu","value":1}"#,
+        );
+        let left: Vec<(String, Option<String>)> = d
+            .targets(&cpu)
+            .iter()
+            .map(|&t| {
+                let rule = &set.rules()[t.rule];
+                (
+                    rule.name.clone(),
+                    d.filter(t, rule).map(|f| format!("{f:?}")),
+                )
+            })
+            .collect();
+        let by = |n: &str| {
+            left.iter()
+                .find(|(r, _)| r == n)
+                .and_then(|(_, f)| f.clone())
+        };
+        // a: `value > 1` is the condition (not in the filter), so nothing is left to test.
+        assert_eq!(by("a"), None);
+        // b: its OR tests the value, so all of it is the condition: no filter to shorten.
+        assert_eq!(by("b"), None);
+        assert!(set.rules()[1].filter.is_none() && set.rules()[1].condition.is_some());
+        assert_eq!(by("c"), None);
+        // d: the name terms went, the label and `<>` terms stay.
+        let f = by("d").unwrap_or_default();
+        assert!(
+            f.contains("Label") && f.contains("NotEq") && !f.contains("Or"),
+            "{f}"
+        );
+        assert!(left.iter().any(|(r, _)| r == "e"));
+        // f: not dispatched on the name, so its whole WHERE is tested.
+        assert!(by("f").is_some_and(|f| f.contains("Or")), "{left:?}");
     }
 }
