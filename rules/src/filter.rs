@@ -57,6 +57,9 @@ pub struct Partial {
     pub end: u64,
 }
 
+/// Rows a partial keeps described (its first few).
+const PARTIAL_EVIDENCE: usize = 5;
+
 /// A row as one rule sees it, routed to the worker that holds the rule's group.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RuleRow {
@@ -762,7 +765,8 @@ fn test(
             let partial = Partial {
                 accs: aggs.iter().map(|a| a.f.start()).collect(),
                 count: 0,
-                evidence: Vec::new(),
+                // Its first row is always described: room for all at once, not grown twice.
+                evidence: Vec::with_capacity(PARTIAL_EVIDENCE),
                 start: pane.0,
                 end: pane.1,
             };
@@ -773,7 +777,7 @@ fn test(
             acc.add(spec.f, ts, &v);
         }
         partial.count += 1;
-        if partial.evidence.len() < 5 {
+        if partial.evidence.len() < PARTIAL_EVIDENCE {
             partial.evidence.push(described.evidence());
         }
         return;
@@ -806,7 +810,7 @@ fn test(
                 partial: Partial {
                     accs: aggs.iter().map(|a| a.f.start()).collect(),
                     count: 0,
-                    evidence: Vec::new(),
+                    evidence: Vec::with_capacity(PARTIAL_EVIDENCE),
                     start: ts,
                     end: ts,
                 },
@@ -825,7 +829,7 @@ fn test(
         partial.count += 1;
         partial.end = ts;
         open.last = ts;
-        if allowed && partial.evidence.len() < 5 {
+        if allowed && partial.evidence.len() < PARTIAL_EVIDENCE {
             partial.evidence.push(described.evidence());
         }
         return;
