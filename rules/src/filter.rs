@@ -142,7 +142,7 @@ fn residual(filter: &Expr, column: Column) -> Option<Option<Expr>> {
 /// The values of `column` for which `e` is true, when `e` says nothing but that `column` is one
 /// of them (`c = 'x'`, `c IN ('x', 'y')`, and AND / OR of such): `e` is then true exactly when
 /// the column's text is in the list (never NULL: the column is text every event has).
-fn exactly<'e>(e: &'e Expr, column: Column) -> Option<Vec<&'e str>> {
+fn exactly(e: &Expr, column: Column) -> Option<Vec<&str>> {
     match e {
         Expr::Bin(BinOp::And, a, b) => {
             let y = exactly(b, column)?;
