@@ -10,19 +10,18 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use kaizen_model::{
-    Event, EventBody, EventKind, Insight, Labels, Metric, Signal, StableHasher, Symbol,
-};
+use kaizen_model::{Event, EventBody, Insight, Labels, Metric, Signal, StableHasher, Symbol};
 use kaizen_operators::{TemplateConfig, TemplateMiner};
 
 use crate::aggregate::Acc;
+use crate::dispatch::Dispatch;
 use crate::evidence::Evidence;
-use crate::expr::{BinOp, Ctx, Expr};
+use crate::expr::{Ctx, Expr};
 use crate::fast_hash::{Fx, FxBuild};
 use crate::graph::Dependencies;
 use crate::plan::{Rule, Shape};
-use crate::ruleset::{kind_slot, RuleSet, SELECTABLE_KINDS};
-use crate::schema::{series_text, Column, IncidentRow, Row, StreamName, TemplateRef};
+use crate::ruleset::RuleSet;
+use crate::schema::{series_text, IncidentRow, Row, StreamName, TemplateRef};
 use crate::value::Value;
 
 /// What a row means to one rule.
@@ -59,6 +58,9 @@ pub struct Partial {
     pub end: u64,
 }
 
+/// Rows a partial keeps described (its first few).
+const PARTIAL_EVIDENCE: usize = 5;
+
 /// A row as one rule sees it, routed to the worker that holds the rule's group.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RuleRow {
@@ -91,139 +93,6 @@ impl RuleRow {
             v.hash_into(&mut h);
         }
         h.finish()
-    }
-}
-
-/// Which rules can select an event, found without evaluating them: per event kind, the rules
-/// that read it and do not rule the kind out (`WHERE kind = ...`, or every `DEFINE` of a
-/// sequence); for metrics and logs, further by the one value of `name` / `level` their
-/// `WHERE` requires. A rule left out is one whose `WHERE` (or every `DEFINE`) is false for
-/// the event, so testing it would do nothing. Rules keep their order.
-#[derive(Default)]
-struct Dispatch {
-    /// Per [`kind_slot`]: the rules, and by the text of the kind's dispatch column.
-    kinds: [KindDispatch; 5],
-}
-
-#[derive(Default)]
-struct KindDispatch {
-    /// Rules that require no particular value of the column.
-    any: Vec<usize>,
-    /// For each value some rule requires: the rules that can select it, in order.
-    by_value: HashMap<Box<str>, Vec<usize>>,
-}
-
-/// The column metrics and logs are dispatched on.
-fn dispatch_column(kind: EventKind) -> Option<Column> {
-    match kind {
-        EventKind::Metric => Some(Column::Name),
-        EventKind::Log => Some(Column::Level),
-        _ => None,
-    }
-}
-
-/// The values of `column` under which `e` can be true, when `e` restricts it to a list of
-/// text literals (`c = 'x'`, `c IN ('x', 'y')`, and AND / OR of such); `None` when it does
-/// not (or not in a way read here). For text columns every event has, compared as text.
-fn required<'e>(e: &'e Expr, column: Column) -> Option<Vec<&'e str>> {
-    let lit = |x: &'e Expr| match x {
-        Expr::Lit(v) => v.as_str(),
-        _ => None,
-    };
-    match e {
-        Expr::Bin(BinOp::And, a, b) => match (required(a, column), required(b, column)) {
-            (Some(x), Some(y)) => Some(x.into_iter().filter(|v| y.contains(v)).collect()),
-            (x, None) => x,
-            (None, y) => y,
-        },
-        Expr::Bin(BinOp::Or, a, b) => {
-            let mut x = required(a, column)?;
-            x.extend(required(b, column)?);
-            Some(x)
-        }
-        Expr::Bin(BinOp::Eq, a, b) => match (&**a, &**b) {
-            (Expr::Col(c), v) | (v, Expr::Col(c)) if *c == column => lit(v).map(|v| vec![v]),
-            _ => None,
-        },
-        Expr::InList(x, list, false) if matches!(&**x, Expr::Col(c) if *c == column) => {
-            list.iter().map(lit).collect()
-        }
-        _ => None,
-    }
-}
-
-/// Can `rule` select an event of `kind`? `false` only when its WHERE, or every DEFINE of a
-/// sequence, requires another kind.
-fn kind_possible(rule: &Rule, kind: EventKind) -> bool {
-    if rule.join.is_some() {
-        return true;
-    }
-    let allows = |e: &Expr| required(e, Column::Kind).is_none_or(|k| k.contains(&kind.as_str()));
-    if !rule.filter.as_ref().is_none_or(allows) {
-        return false;
-    }
-    match &rule.shape {
-        Shape::Sequence(plan) => plan.defines.iter().any(|d| d.as_ref().is_none_or(allows)),
-        _ => true,
-    }
-}
-
-impl Dispatch {
-    fn new(rules: &RuleSet) -> Dispatch {
-        let mut d = Dispatch::default();
-        for kind in SELECTABLE_KINDS {
-            let Some(k) = kind_slot(kind) else {
-                continue;
-            };
-            let candidates: Vec<(usize, Option<Vec<&str>>)> = rules
-                .for_kind(kind)
-                .iter()
-                .map(|&i| (i, &rules.rules()[i]))
-                .filter(|(_, r)| kind_possible(r, kind))
-                .map(|(i, r)| {
-                    let values = match (dispatch_column(kind), &r.filter, &r.join) {
-                        (Some(c), Some(f), None) => required(f, c),
-                        _ => None,
-                    };
-                    (i, values)
-                })
-                .collect();
-            let slot = &mut d.kinds[k];
-            for (i, values) in &candidates {
-                match values {
-                    None => slot.any.push(*i),
-                    Some(vs) => {
-                        for v in vs {
-                            slot.by_value.entry((*v).into()).or_default();
-                        }
-                    }
-                }
-            }
-            for (value, list) in slot.by_value.iter_mut() {
-                *list = candidates
-                    .iter()
-                    .filter(|(_, vs)| vs.as_ref().is_none_or(|vs| vs.contains(&&**value)))
-                    .map(|(i, _)| *i)
-                    .collect();
-            }
-        }
-        d
-    }
-
-    /// The rules to test `event` against, in order.
-    fn targets(&self, event: &Event) -> &[usize] {
-        let Some(slot) = kind_slot(event.kind()).map(|k| &self.kinds[k]) else {
-            return &[];
-        };
-        if slot.by_value.is_empty() {
-            return &slot.any;
-        }
-        let value = match &event.body {
-            EventBody::Metric(m) => m.name.as_str(),
-            EventBody::Log(l) => l.level.as_str(),
-            _ => return &slot.any,
-        };
-        slot.by_value.get(value).unwrap_or(&slot.any)
     }
 }
 
@@ -295,13 +164,13 @@ impl<T> Groups<T> {
         self.0
             .get_mut(&hash)?
             .iter_mut()
-            .find(|(k, _)| k.as_slice() == key)
+            .find(|(k, _)| Value::same_key(k, key))
             .map(|(_, t)| t)
     }
 
     fn get_or_insert(&mut self, hash: u64, key: &[Value], make: impl FnOnce() -> T) -> &mut T {
         let bucket = self.0.entry(hash).or_default();
-        let i = match bucket.iter().position(|(k, _)| k.as_slice() == key) {
+        let i = match bucket.iter().position(|(k, _)| Value::same_key(k, key)) {
             Some(i) => i,
             None => {
                 bucket.push((key.to_vec(), make()));
@@ -313,7 +182,7 @@ impl<T> Groups<T> {
 
     fn remove(&mut self, hash: u64, key: &[Value]) -> Option<(Vec<Value>, T)> {
         let bucket = self.0.get_mut(&hash)?;
-        let i = bucket.iter().position(|(k, _)| k.as_slice() == key)?;
+        let i = bucket.iter().position(|(k, _)| Value::same_key(k, key))?;
         let found = bucket.swap_remove(i);
         if bucket.is_empty() {
             self.0.remove(&hash);
@@ -437,33 +306,41 @@ impl RuleFilter {
         if rules.for_kind(event.kind()).is_empty() {
             return;
         }
-        let template = match (&event.body, self.needs_templates) {
+        // Borrowed from the miner for this event (no copy of the template's text).
+        let tpl = match (&event.body, self.needs_templates) {
             (EventBody::Log(log), true) => {
                 let miner = self
                     .miners
                     .entry(event.service.clone())
                     .or_insert_with(|| TemplateMiner::new(TemplateConfig::default()));
                 let m = miner.observe(&log.message);
-                Some((m.id.0, m.template.to_string()))
+                Some(TemplateRef {
+                    id: m.id.0,
+                    text: m.template,
+                })
             }
             _ => None,
         };
-        let tpl = template
-            .as_ref()
-            .map(|(id, text)| TemplateRef { id: *id, text });
         let targets = self.dispatch.targets(event);
         if targets.is_empty() {
             return;
         }
+        // Only when a rule this event goes to reads it.
         let series = match (&event.body, self.reads_series) {
-            (EventBody::Metric(m), true) => Some(self.series.get(m)),
+            (EventBody::Metric(m), true)
+                if targets.iter().any(|t| rules.rules()[t.rule].reads_series) =>
+            {
+                Some(self.series.get(m))
+            }
             _ => None,
         };
         let row = Row::Event(event, tpl);
         let row = Described::new(&row, seq, series);
-        for &i in targets {
+        for &t in targets {
+            let rule = &rules.rules()[t.rule];
             test(
-                &rules.rules()[i],
+                rule,
+                self.dispatch.filter(t, rule),
                 &row,
                 self.graph.as_deref(),
                 &mut self.local,
@@ -545,38 +422,47 @@ impl RuleFilter {
 
     /// Tests one detector signal.
     pub fn on_signal(&mut self, signal: &Signal, out: &mut Vec<RuleRow>) {
-        let rules = self.rules.clone();
         let row = Row::Signal(signal);
         // Signals have no input position; their content orders them.
         let mut h = StableHasher::new();
         h.write_str(&signal.key);
         h.write_str(signal.kind.as_str());
-        let row = Described::new(&row, h.finish(), None);
-        for &i in rules.for_signals() {
-            test(
-                &rules.rules()[i],
-                &row,
-                self.graph.as_deref(),
-                &mut self.local,
-                out,
-            );
-        }
+        self.test_all(
+            RuleSet::for_signals,
+            &Described::new(&row, h.finish(), None),
+            out,
+        );
     }
 
     /// Tests one incident version (rules over `incidents`).
     pub fn on_incident(&mut self, insight: &Insight, out: &mut Vec<RuleRow>) {
-        let rules = self.rules.clone();
         let incident = IncidentRow::new(insight);
         let row = Row::Incident(&incident);
         // Versions of one incident are ordered by version; ties between incidents by id.
         let mut h = StableHasher::new();
         h.write_str(&insight.id);
         h.write_u64(u64::from(insight.version));
-        let row = Described::new(&row, h.finish(), None);
-        for &i in rules.for_incidents() {
+        self.test_all(
+            RuleSet::for_incidents,
+            &Described::new(&row, h.finish(), None),
+            out,
+        );
+    }
+
+    /// Tests a row that is not an event against every rule `reading` it.
+    fn test_all(
+        &mut self,
+        reading: fn(&RuleSet) -> &[usize],
+        row: &Described<'_, '_>,
+        out: &mut Vec<RuleRow>,
+    ) {
+        let rules = self.rules.clone();
+        for &i in reading(&rules) {
+            let rule = &rules.rules()[i];
             test(
-                &rules.rules()[i],
-                &row,
+                rule,
+                rule.filter.as_ref(),
+                row,
                 self.graph.as_deref(),
                 &mut self.local,
                 out,
@@ -636,8 +522,10 @@ impl<'r, 'a> Described<'r, 'a> {
     }
 }
 
+/// Tests `rule` (whose `WHERE` is `filter` as far as it is left to test) against one row.
 fn test(
     rule: &Rule,
+    filter: Option<&Expr>,
     described: &Described<'_, '_>,
     graph: Option<&Dependencies>,
     local: &mut Local,
@@ -675,7 +563,7 @@ fn test(
         }
         return;
     }
-    if let Some(f) = &rule.filter {
+    if let Some(f) = filter {
         if !f.eval(&cx).is_true() {
             return;
         }
@@ -698,7 +586,8 @@ fn test(
             let partial = Partial {
                 accs: aggs.iter().map(|a| a.f.start()).collect(),
                 count: 0,
-                evidence: Vec::new(),
+                // Its first row is always described: room for all at once, not grown twice.
+                evidence: Vec::with_capacity(PARTIAL_EVIDENCE),
                 start: pane.0,
                 end: pane.1,
             };
@@ -709,7 +598,7 @@ fn test(
             acc.add(spec.f, ts, &v);
         }
         partial.count += 1;
-        if partial.evidence.len() < 5 {
+        if partial.evidence.len() < PARTIAL_EVIDENCE {
             partial.evidence.push(described.evidence());
         }
         return;
@@ -742,7 +631,7 @@ fn test(
                 partial: Partial {
                     accs: aggs.iter().map(|a| a.f.start()).collect(),
                     count: 0,
-                    evidence: Vec::new(),
+                    evidence: Vec::with_capacity(PARTIAL_EVIDENCE),
                     start: ts,
                     end: ts,
                 },
@@ -761,7 +650,7 @@ fn test(
         partial.count += 1;
         partial.end = ts;
         open.last = ts;
-        if allowed && partial.evidence.len() < 5 {
+        if allowed && partial.evidence.len() < PARTIAL_EVIDENCE {
             partial.evidence.push(described.evidence());
         }
         return;
@@ -834,59 +723,4 @@ fn test(
         evidence,
         partial: None,
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn event(line: &str) -> Event {
-        Event::from_json(line).unwrap()
-    }
-
-    #[test]
-    fn dispatch_leaves_out_only_rules_whose_where_cannot_hold() {
-        let (set, errors) = RuleSet::from_text(
-            "t.sql",
-            "CREATE RULE a AS SELECT service FROM metrics WHERE name = 'cpu' AND value > 1;
-             CREATE RULE b AS SELECT service FROM metrics WHERE name IN ('cpu', 'mem') OR (name = 'disk' AND value > 2);
-             CREATE RULE c AS SELECT service FROM metrics WHERE value > 1;
-             CREATE RULE d AS SELECT service FROM metrics WHERE 'mem' = name;
-             CREATE RULE e AS SELECT service FROM metrics WHERE name = 'cpu' OR value > 1;
-             CREATE RULE f AS SELECT * FROM events MATCH_RECOGNIZE (PARTITION BY service ORDER BY ts MEASURES COUNT(A.*) AS n PATTERN (A B) DEFINE A AS A.kind = 'change', B AS B.kind = 'log' AND B.level = 'error');
-             CREATE RULE g AS SELECT * FROM events MATCH_RECOGNIZE (PARTITION BY service ORDER BY ts MEASURES COUNT(A.*) AS n PATTERN (A B) DEFINE A AS A.kind = 'change');
-             CREATE RULE h AS SELECT service FROM logs WHERE level IN ('error', 'fatal');
-             CREATE RULE i AS SELECT service FROM events WHERE kind = 'metric' AND name = 'mem';
-             CREATE RULE j AS SELECT service FROM metrics WHERE name IN ('cpu') OR name = 'disk';",
-        );
-        assert!(errors.is_empty(), "{errors:?}");
-        let d = Dispatch::new(&set);
-        let names = |e: &Event| -> Vec<&str> {
-            d.targets(e)
-                .iter()
-                .map(|&i| set.rules()[i].name.as_str())
-                .collect()
-        };
-        let metric = |name: &str| {
-            event(&format!(
-                r#"{{"ts":"2026-01-05T00:00:00.000Z","kind":"metric","service":"a","name":"{name}","value":1}}"#
-            ))
-        };
-        // b and e test the value in their OR: a condition, not a filter, so they stay.
-        assert_eq!(names(&metric("cpu")), ["a", "b", "c", "e", "g", "j"]);
-        assert_eq!(names(&metric("mem")), ["b", "c", "d", "e", "g", "i"]);
-        assert_eq!(names(&metric("disk")), ["b", "c", "e", "g", "j"]);
-        assert_eq!(names(&metric("other")), ["b", "c", "e", "g"]);
-        let log = |level: &str| {
-            event(&format!(
-                r#"{{"ts":"2026-01-05T00:00:00.000Z","kind":"log","service":"a","level":"{level}","message":"x"}}"#
-            ))
-        };
-        assert_eq!(names(&log("error")), ["f", "g", "h"]);
-        assert_eq!(names(&log("info")), ["f", "g"]);
-        let change = event(
-            r#"{"ts":"2026-01-05T00:00:00.000Z","kind":"change","service":"a","change_kind":"deploy"}"#,
-        );
-        assert_eq!(names(&change), ["f", "g"]);
-    }
 }

@@ -12,6 +12,7 @@
 mod aggregate;
 mod check;
 mod diagnostic;
+mod dispatch;
 mod evaluate;
 mod evidence;
 mod expr;

@@ -99,6 +99,23 @@ impl Value {
         }
     }
 
+    /// `self == other`, answered without comparing text where it can be: group keys are
+    /// mostly interned names, and one name is one symbol unless the pool was full.
+    pub fn same(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Sym(a), Value::Sym(b)) if a.ptr_eq(b) => true,
+            // `total_cmp` of floats is equal exactly when the bits are.
+            (Value::Num(a), Value::Num(b)) => a.to_bits() == b.to_bits(),
+            (Value::Null, Value::Null) => true,
+            _ => self.total_cmp(other) == Ordering::Equal,
+        }
+    }
+
+    /// `same` for every pair of two keys.
+    pub fn same_key(a: &[Value], b: &[Value]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same(y))
+    }
+
     /// Feeds this value into a stable hash (for routing a group to a worker).
     pub fn hash_into(&self, h: &mut kaizen_model::StableHasher) {
         match self {
