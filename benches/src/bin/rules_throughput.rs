@@ -16,6 +16,10 @@ use kaizen_rules::{LiveRules, RuleSet};
 use kaizen_simulator::topology;
 use serde_json::json;
 
+/// The allocator `kaizen` runs with (src/main.rs), so the bench measures what it ships.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 struct Args {
     /// Approximate number of events to replay.
