@@ -196,3 +196,60 @@ impl IncidentRules {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kaizen_rules::RuleSet;
+
+    const T0: u64 = 1_767_225_600_000;
+    const MIN: u64 = 60_000;
+
+    const LONG: &str = "CREATE RULE long EMIT INSIGHT SUMMARY 'still open: {{name}}' \
+        AS SELECT id, name FROM incidents WHERE status <> 'resolved' FOR INTERVAL '30' MINUTE;\n";
+    const OPENED: &str = "CREATE RULE opened EMIT INSIGHT SUMMARY 'opened: {{name}}' \
+        AS SELECT id, name FROM incidents WHERE status = 'open';\n";
+
+    fn rules(text: &str) -> RuleSet {
+        let (set, errors) = RuleSet::from_text("t.sql", text);
+        assert!(errors.is_empty(), "{errors:?}");
+        set
+    }
+
+    fn incident(id: &str, at: u64) -> Insight {
+        let json = format!(
+            r#"{{"id":"{id}","version":1,"status":"open","title":"{id} trouble","severity":"critical",
+                "services":["api"],"impacted":[],"origin":[{{"service":"api","score":1.0,"evidence":[]}}],
+                "suspect_changes":[],"similar":[],"timeline":[],"opened_at":{at},"updated_at":{at},
+                "resolved_at":null}}"#
+        );
+        serde_json::from_str(&json).expect("a valid insight")
+    }
+
+    fn titles(out: &[Output]) -> Vec<String> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Insight(i) => Some(i.title.clone()),
+                Output::History(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_reload_keeps_unchanged_incident_rules_pending_and_adds_new_ones() {
+        let live = LiveRules::new(rules(LONG));
+        let mut stage = IncidentRules::new(live.clone(), Arc::new(Dependencies::default()));
+        let mut out = Vec::new();
+        stage.on_incident(&incident("inc-a", T0));
+        stage.on_watermark(Some(T0 + 10 * MIN), &mut out);
+        assert!(out.is_empty());
+        // `long` is unchanged, so its pending FOR survives the reload; `opened` is new.
+        live.replace(rules(&format!("{LONG}{OPENED}")));
+        stage.on_watermark(Some(T0 + 31 * MIN), &mut out);
+        assert_eq!(titles(&out), ["still open: inc-a trouble"]);
+        out.clear();
+        stage.on_incident(&incident("inc-b", T0 + 40 * MIN));
+        stage.on_watermark(Some(T0 + 41 * MIN), &mut out);
+        assert_eq!(titles(&out), ["opened: inc-b trouble"]);
+    }
+}
