@@ -53,6 +53,46 @@ impl LiveFilter {
     }
 }
 
+/// Stage two, as an operator holds it: follows the live rule set, and evaluates its rows in
+/// order once event time before the frontier is complete.
+struct LiveEvaluator {
+    live: LiveRules,
+    generation: u64,
+    evaluator: RuleEvaluator,
+    buffer: EventTimeBuffer<RuleRow>,
+}
+
+impl LiveEvaluator {
+    fn new(live: LiveRules, graph: Arc<Dependencies>) -> Self {
+        LiveEvaluator {
+            generation: live.generation(),
+            evaluator: RuleEvaluator::new(live.current()).with_graph(graph),
+            live,
+            buffer: EventTimeBuffer::default(),
+        }
+    }
+
+    fn push(&mut self, row: RuleRow) {
+        self.buffer.push(row.ts, row);
+    }
+
+    /// Swaps the newest rules in (as of event time `now`), then evaluates the rows before
+    /// `frontier` (all of them when `None`) and moves event time up to it.
+    fn advance(&mut self, frontier: Option<u64>, now: u64, out: &mut Vec<RuleOutput>) {
+        let g = self.live.generation();
+        if g != self.generation {
+            self.generation = g;
+            self.evaluator.set_rules(self.live.current(), now, out);
+        }
+        for r in self.buffer.release_before(frontier, row_order) {
+            self.evaluator.on_row(r, out);
+        }
+        if let Some(f) = frontier {
+            self.evaluator.on_watermark(f, out);
+        }
+    }
+}
+
 fn row_order(a: &RuleRow, b: &RuleRow) -> std::cmp::Ordering {
     let kind = |r: &RuleRow| match r.kind {
         RowKind::Hit => 0,
@@ -75,32 +115,20 @@ pub(crate) fn evaluate_rules<'s>(
         "EvaluateRules",
         move |cap, _| {
             let mut cap = Some(cap);
-            let mut generation = live.generation();
-            let mut evaluator = RuleEvaluator::new(live.current()).with_graph(graph.clone());
-            let mut buffer: EventTimeBuffer<RuleRow> = EventTimeBuffer::default();
+            let mut stage = LiveEvaluator::new(live, graph);
             let mut produced = Vec::new();
             let mut out = Vec::new();
             move |(input, frontier), output| {
                 input.for_each_stamp(|_, data| {
                     for batch in data {
                         for r in batch.drain(..) {
-                            buffer.push(r.ts, r);
+                            stage.push(r);
                         }
                     }
                 });
                 let f = first(frontier);
-                let g = live.generation();
-                if g != generation {
-                    generation = g;
-                    let now = f.or(cap.as_ref().map(|c| *c.time())).unwrap_or_default();
-                    evaluator.set_rules(live.current(), now, &mut produced);
-                }
-                for r in buffer.release_before(f, row_order) {
-                    evaluator.on_row(r, &mut produced);
-                }
-                if let Some(f) = f {
-                    evaluator.on_watermark(f, &mut produced);
-                }
+                let now = f.or(cap.as_ref().map(|c| *c.time())).unwrap_or_default();
+                stage.advance(f, now, &mut produced);
                 for o in produced.drain(..) {
                     match o {
                         RuleOutput::Signal(signal, explain) => {
@@ -131,13 +159,11 @@ pub(crate) fn insight_ts(i: &kaizen_model::Insight) -> Timestamp {
 /// emits and the correlator's watermark. They may only emit insights (the checker rejects a
 /// signal, which would feed back into the correlation that made the incident).
 pub(crate) struct IncidentRules {
-    live: LiveRules,
-    generation: u64,
-    filter: RuleFilter,
-    evaluator: RuleEvaluator,
-    /// Rows wait here until the correlator's frontier passes them: an incident's resolution is
-    /// emitted late in event time (after its quiet period), so versions do not come in order.
-    buffer: EventTimeBuffer<RuleRow>,
+    filter: LiveFilter,
+    /// Rows wait in stage two until the correlator's frontier passes them: an incident's
+    /// resolution is emitted late in event time (after its quiet period), so versions do not
+    /// come in order.
+    evaluator: LiveEvaluator,
     /// The latest frontier seen: a reload swaps rules in as of it.
     frontier: u64,
     rows: Vec<RuleRow>,
@@ -146,13 +172,9 @@ pub(crate) struct IncidentRules {
 
 impl IncidentRules {
     pub(crate) fn new(live: LiveRules, graph: Arc<Dependencies>) -> Self {
-        let rules = live.current();
         IncidentRules {
-            generation: live.generation(),
-            filter: RuleFilter::new(rules.clone()).with_graph(graph.clone()),
-            evaluator: RuleEvaluator::new(rules).with_graph(graph),
-            live,
-            buffer: EventTimeBuffer::default(),
+            filter: LiveFilter::new(live.clone(), graph.clone()),
+            evaluator: LiveEvaluator::new(live, graph),
             frontier: 0,
             rows: Vec::new(),
             produced: Vec::new(),
@@ -161,9 +183,9 @@ impl IncidentRules {
 
     /// A version correlation just emitted.
     pub(crate) fn on_incident(&mut self, insight: &Insight) {
-        self.filter.on_incident(insight, &mut self.rows);
+        self.filter.current().on_incident(insight, &mut self.rows);
         for r in self.rows.drain(..) {
-            self.buffer.push(r.ts, r);
+            self.evaluator.push(r);
         }
     }
 
@@ -171,20 +193,8 @@ impl IncidentRules {
     /// before it and sends what fired to `out`.
     pub(crate) fn on_watermark(&mut self, frontier: Option<u64>, out: &mut Vec<Output>) {
         self.frontier = frontier.unwrap_or(self.frontier).max(self.frontier);
-        let g = self.live.generation();
-        if g != self.generation {
-            self.generation = g;
-            let rules = self.live.current();
-            self.filter.set_rules(rules.clone());
-            self.evaluator
-                .set_rules(rules, self.frontier, &mut self.produced);
-        }
-        for r in self.buffer.release_before(frontier, row_order) {
-            self.evaluator.on_row(r, &mut self.produced);
-        }
-        if let Some(f) = frontier {
-            self.evaluator.on_watermark(f, &mut self.produced);
-        }
+        self.evaluator
+            .advance(frontier, self.frontier, &mut self.produced);
         for o in self.produced.drain(..) {
             match o {
                 RuleOutput::Insight(i) => out.push(Output::Insight(i)),
