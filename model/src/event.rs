@@ -10,6 +10,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{StableHasher, Symbol, Timestamp};
 
+mod native_reader;
+
 /// One observation from the estate: every source decodes into this.
 ///
 /// In human-readable formats (JSON) it (de)serialises as the flat native object of
@@ -392,8 +394,10 @@ impl Event {
 
     /// Decodes one line of kaizen's native JSON Lines format.
     pub fn from_json(line: &str) -> Result<Event, DecodeError> {
-        let raw: RawEvent<'_> =
-            serde_json::from_str(line).map_err(|e| DecodeError::Json(e.to_string()))?;
+        let mut raw = RawEvent::default();
+        if native_reader::read(line, &mut raw).is_none() {
+            raw = serde_json::from_str(line).map_err(|e| DecodeError::Json(e.to_string()))?;
+        }
         raw.into_event()
     }
 
@@ -503,7 +507,7 @@ impl<'de> Deserialize<'de> for Event {
 
 /// The flat wire shape: every field of every kind, all optional, strings borrowed from the
 /// input where possible. Unknown fields are ignored so producers can add their own.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 struct RawEvent<'a> {
     ts: Option<Timestamp>,
     #[serde(borrow)]

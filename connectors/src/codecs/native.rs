@@ -9,7 +9,11 @@ use super::CodecError;
 /// Decodes every non-blank line (`\n` or `\r\n`); the first bad line rejects the message.
 pub(super) fn decode(payload: &[u8], out: &mut Vec<Event>) -> Result<(), CodecError> {
     let mut any = false;
-    for (i, raw) in payload.split(|b| *b == b'\n').enumerate() {
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', payload).chain([payload.len()]);
+    for (i, end) in ends.enumerate() {
+        let raw = &payload[start..end];
+        start = end + 1;
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
