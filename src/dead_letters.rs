@@ -11,7 +11,7 @@ use std::io::BufWriter;
 use std::sync::{Arc, Mutex};
 
 use kaizen_connectors::{Counter, DeadLetterSink, DecodeFailure, KafkaDeadLetter};
-use kaizen_engine::{LiveSource, Partition, Polled};
+use kaizen_engine::{CommitMode, LiveSource, Partition, Polled};
 
 /// A dead-letter file, shared with the HTTP ingest endpoints.
 pub type DeadLetterFile = Arc<Mutex<DeadLetterSink<BufWriter<File>>>>;
@@ -131,9 +131,9 @@ impl<S: LiveSource> LiveSource for DeadLettering<S> {
         Ok(())
     }
 
-    fn commit(&mut self, offsets: &[(Partition, i64)]) -> Result<(), String> {
+    fn commit(&mut self, offsets: &[(Partition, i64)], mode: CommitMode) -> Result<(), String> {
         self.dead_letters()?.flush()?;
-        self.source.commit(offsets)
+        self.source.commit(offsets, mode)
     }
 
     fn lag(&self) -> Vec<(Partition, i64)> {
@@ -173,7 +173,7 @@ mod tests {
             Ok(())
         }
 
-        fn commit(&mut self, offsets: &[(Partition, i64)]) -> Result<(), String> {
+        fn commit(&mut self, offsets: &[(Partition, i64)], _: CommitMode) -> Result<(), String> {
             let text = std::fs::read_to_string(&self.file).unwrap_or_default();
             *self.on_disk_at_commit.lock().map_err(|e| e.to_string())? = text;
             self.committed
@@ -223,7 +223,7 @@ mod tests {
             42,
         );
         source
-            .commit(std::slice::from_ref(&offset))
+            .commit(std::slice::from_ref(&offset), CommitMode::Periodic)
             .expect("commit");
         let line = on_disk.lock().expect("lock").clone();
         assert!(line.contains(r#""source":"events/3""#), "{line}");

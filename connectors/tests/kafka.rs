@@ -361,6 +361,30 @@ fn committed_offsets_are_where_the_group_resumes() {
             (PartitionId::new(topic.as_str(), 1), Some(3)),
         ]
     );
+    // Without waiting: the commit lands while the consumer keeps polling.
+    assert_eq!(
+        first
+            .commit_async(&[(topic.as_str(), 0, 3)])
+            .expect("async commit"),
+        1
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        first
+            .poll(Duration::from_millis(50), &mut Vec::new())
+            .expect("poll");
+        let offsets = first.committed(Duration::from_secs(10)).expect("committed");
+        if offsets.contains(&(PartitionId::new(topic.as_str(), 0), Some(3))) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "async commit never landed: {offsets:?}"
+        );
+    }
+    first
+        .commit(&[(topic.as_str(), 0, 2)])
+        .expect("commit back");
     drop(first);
 
     produce(&p, &topic, 0, &metric_line("api", 4));

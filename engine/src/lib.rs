@@ -31,7 +31,8 @@ mod watch;
 
 pub use config::EngineConfig;
 pub use live::{
-    run_live, Assignment, LiveConfig, LiveHooks, LiveReport, LiveSource, Partition, Polled,
+    run_live, Assignment, CommitMode, LiveConfig, LiveHooks, LiveReport, LiveSource, Partition,
+    Polled,
 };
 pub use replay::{replay, EngineError, LatencySummary, ReplayHooks, ReplayReport};
 pub use sources::{Both, ChannelLive, KafkaLive};

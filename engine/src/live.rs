@@ -82,7 +82,7 @@ pub trait LiveSource: Send {
     /// Appends what arrived within `timeout` (possibly nothing).
     fn poll(&mut self, timeout: Duration, out: &mut Vec<Polled>) -> Result<(), String>;
     /// Commits: for each partition, the next offset to read after a restart.
-    fn commit(&mut self, offsets: &[(Partition, i64)]) -> Result<(), String>;
+    fn commit(&mut self, offsets: &[(Partition, i64)], mode: CommitMode) -> Result<(), String>;
     /// Messages left to read per owned partition, where the source knows (for metrics).
     fn lag(&self) -> Vec<(Partition, i64)> {
         Vec::new()
@@ -93,6 +93,17 @@ pub trait LiveSource: Send {
     fn awaits_assignment(&self) -> bool {
         false
     }
+}
+
+/// How much a commit waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitMode {
+    /// While running, every `commit_every`: the source may return before the broker has
+    /// acknowledged (a worker stalled on a round trip stalls the dataflow); a lost commit is
+    /// covered by the next one, and a failure shows on a later call.
+    Periodic,
+    /// At shutdown: returns once the broker has acknowledged or refused.
+    Final,
 }
 
 /// A change of the partitions a source owns.
@@ -342,19 +353,28 @@ pub fn run_live(
     sink.flush()?;
     // Everything read is delivered now: the last commit, so that a restart re-reads only the
     // horizon (and the incidents still open), not whatever the last periodic commit left.
+    // The workers' consumers commit at once: each waits for a round trip to the broker.
     let safe = spans.safe_before(frontier.saturating_sub(horizon), horizon, max_hold);
-    for Leftover {
-        source,
-        mut uncommitted,
-    } in leftovers
-    {
-        let offsets = uncommitted.take_safe(safe);
-        if let (Some(mut src), false) = (source, offsets.is_empty()) {
-            if let Err(e) = src.commit(&offsets) {
-                if let Some(h) = hooks.on_commit_error.as_mut() {
-                    h(&e);
-                }
-            }
+    let errors: Vec<String> = std::thread::scope(|scope| {
+        let commits: Vec<_> = leftovers
+            .into_iter()
+            .filter_map(|mut leftover| {
+                let offsets = leftover.uncommitted.take_safe(safe);
+                let mut src = leftover.source.filter(|_| !offsets.is_empty())?;
+                Some(scope.spawn(move || src.commit(&offsets, CommitMode::Final)))
+            })
+            .collect();
+        commits
+            .into_iter()
+            .filter_map(|c| match c.join() {
+                Ok(result) => result.err(),
+                Err(_) => Some("the final commit panicked".to_owned()),
+            })
+            .collect()
+    });
+    if let Some(h) = hooks.on_commit_error.as_mut() {
+        for e in &errors {
+            h(e);
         }
     }
     Ok(report)
@@ -526,7 +546,7 @@ fn drive(
             last_commit = Instant::now();
             let offsets = uncommitted.take_safe(commit_before.load(Ordering::Acquire));
             if let (Some(src), false) = (source.as_mut(), offsets.is_empty()) {
-                if let Err(e) = src.commit(&offsets) {
+                if let Err(e) = src.commit(&offsets, CommitMode::Periodic) {
                     let _ = tx.send(Report::CommitError(e));
                 }
             }

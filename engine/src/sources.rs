@@ -9,7 +9,7 @@ use kaizen_connectors::kafka::{AssignmentChange, Decoded, PartitionId};
 use kaizen_connectors::KafkaSource;
 use kaizen_model::Event;
 
-use crate::live::{Assignment, LiveSource, Partition, Polled};
+use crate::live::{Assignment, CommitMode, LiveSource, Partition, Polled};
 
 /// A Kafka consumer as a [`LiveSource`].
 pub struct KafkaLive {
@@ -82,15 +82,17 @@ impl LiveSource for KafkaLive {
         Ok(())
     }
 
-    fn commit(&mut self, offsets: &[(Partition, i64)]) -> Result<(), String> {
+    fn commit(&mut self, offsets: &[(Partition, i64)], mode: CommitMode) -> Result<(), String> {
         let offsets: Vec<(&str, i32, i64)> = offsets
             .iter()
             .map(|(p, o)| (&*p.stream, p.partition, *o))
             .collect();
-        self.source
-            .commit(&offsets)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        match mode {
+            CommitMode::Periodic => self.source.commit_async(&offsets),
+            CommitMode::Final => self.source.commit(&offsets),
+        }
+        .map(|_| ())
+        .map_err(|e| e.to_string())
     }
 
     fn awaits_assignment(&self) -> bool {
@@ -156,7 +158,7 @@ impl LiveSource for ChannelLive {
         Ok(())
     }
 
-    fn commit(&mut self, _: &[(Partition, i64)]) -> Result<(), String> {
+    fn commit(&mut self, _: &[(Partition, i64)], _: CommitMode) -> Result<(), String> {
         Ok(())
     }
 }
@@ -173,9 +175,9 @@ impl LiveSource for Both {
         Ok(())
     }
 
-    fn commit(&mut self, offsets: &[(Partition, i64)]) -> Result<(), String> {
+    fn commit(&mut self, offsets: &[(Partition, i64)], mode: CommitMode) -> Result<(), String> {
         for s in &mut self.0 {
-            s.commit(offsets)?;
+            s.commit(offsets, mode)?;
         }
         Ok(())
     }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use kaizen_connectors::InsightSink;
 use kaizen_engine::{
-    run_live, Assignment, EngineConfig, LiveConfig, LiveHooks, LiveSource, Partition, Polled,
+    run_live, Assignment, CommitMode, EngineConfig, LiveConfig, LiveHooks, LiveSource, Partition,
+    Polled,
 };
 use kaizen_model::{Event, Insight};
 
@@ -50,7 +51,7 @@ impl LiveSource for Scripted {
         Ok(())
     }
 
-    fn commit(&mut self, _: &[(Partition, i64)]) -> Result<(), String> {
+    fn commit(&mut self, _: &[(Partition, i64)], _: CommitMode) -> Result<(), String> {
         Ok(())
     }
 

@@ -50,7 +50,8 @@ use kaizen_connectors::{
     OtlpSignal,
 };
 use kaizen_engine::{
-    run_live, EngineConfig, KafkaLive, LiveConfig, LiveHooks, LiveSource, Partition, Polled,
+    run_live, CommitMode, EngineConfig, KafkaLive, LiveConfig, LiveHooks, LiveSource, Partition,
+    Polled,
 };
 use kaizen_model::{Event, EventBody, Insight, Level, MetricKind, SpanStatus, Timestamp};
 use kaizen_rules::{LiveRules, RuleSet};
@@ -987,8 +988,8 @@ impl LiveSource for Timed {
         Ok(())
     }
 
-    fn commit(&mut self, offsets: &[(Partition, i64)]) -> Result<(), String> {
-        self.inner.commit(offsets)
+    fn commit(&mut self, offsets: &[(Partition, i64)], mode: CommitMode) -> Result<(), String> {
+        self.inner.commit(offsets, mode)
     }
 
     fn lag(&self) -> Vec<(Partition, i64)> {

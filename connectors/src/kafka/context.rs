@@ -45,6 +45,7 @@ pub(crate) struct SourceContext {
     changes: Mutex<Vec<AssignmentChange>>,
     lag: Mutex<HashMap<PartitionId, Lag>>,
     errors: AtomicU64,
+    commit_failure: Mutex<Option<String>>,
 }
 
 impl SourceContext {
@@ -56,6 +57,11 @@ impl SourceContext {
     /// The last lag librdkafka's statistics gave for `p`.
     pub(crate) fn lag(&self, p: &PartitionId) -> Lag {
         lock(&self.lag).get(p).copied().unwrap_or_default()
+    }
+
+    /// The last commit failure librdkafka reported since the previous call.
+    pub(crate) fn take_commit_failure(&self) -> Option<String> {
+        lock(&self.commit_failure).take()
     }
 
     /// Client-level errors seen (broker down, authentication, …); librdkafka retries them.
@@ -129,6 +135,7 @@ impl ConsumerContext for SourceContext {
     ) {
         if let Err(e) = result {
             tracing::debug!(error = %e, "kafka commit callback reported an error");
+            *lock(&self.commit_failure) = Some(e.to_string());
         }
     }
 }

@@ -356,6 +356,31 @@ impl KafkaSource {
         &mut self,
         offsets: &[(T, i32, i64)],
     ) -> Result<usize, KafkaError> {
+        let count = self.commit_with(offsets, CommitMode::Sync)?;
+        // Its outcome is known: an earlier asynchronous failure is covered by it.
+        self.consumer.context().take_commit_failure();
+        Ok(count)
+    }
+
+    /// [`commit`](Self::commit) without waiting for the broker: the outcome arrives during a
+    /// later poll. Fails with the last asynchronous commit failure seen since the previous
+    /// call (this commit is still sent).
+    pub fn commit_async<T: AsRef<str>>(
+        &mut self,
+        offsets: &[(T, i32, i64)],
+    ) -> Result<usize, KafkaError> {
+        let count = self.commit_with(offsets, CommitMode::Async)?;
+        match self.consumer.context().take_commit_failure() {
+            Some(e) => Err(KafkaError::Commit(e)),
+            None => Ok(count),
+        }
+    }
+
+    fn commit_with<T: AsRef<str>>(
+        &mut self,
+        offsets: &[(T, i32, i64)],
+        mode: CommitMode,
+    ) -> Result<usize, KafkaError> {
         let owned: HashSet<(String, i32)> = self
             .consumer
             .assignment()
@@ -389,7 +414,7 @@ impl KafkaSource {
             return Ok(0);
         }
         self.consumer
-            .commit(&tpl, CommitMode::Sync)
+            .commit(&tpl, mode)
             .map_err(|e| KafkaError::Commit(scrub(e, &self.properties)))?;
         tracing::debug!(partitions = count, "kafka offsets committed");
         Ok(count)
