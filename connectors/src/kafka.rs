@@ -7,10 +7,10 @@
 //! its own (`enable.auto.commit=false`, `enable.auto.offset.store=false`): the driver commits
 //! with [`KafkaSource::commit`] once the insights (and dead letters) that depend on a message are
 //! delivered ([`KafkaInsightSink`] and [`KafkaDeadLetter`] `flush` wait for the broker's acks).
-//! That is at-least-once end to end; insights are idempotent by `(id, version)`.
-//! [`OffsetTracker`] and [`PartitionWatermarks`] are the bookkeeping for that: what may be
-//! committed once insights are delivered up to an event time, and a per-partition event-time
-//! watermark where idle partitions do not hold the frontier back.
+//! That is at-least-once end to end; insights are idempotent by `(id, version)`. The
+//! bookkeeping for it — which offsets may be committed, event time per partition — is the
+//! engine's (`kaizen_engine`'s live driver), over the records and [`AssignmentChange`]s a
+//! source hands it.
 //!
 //! Not for: decoding (that is [`crate::codecs`]), nor reading the TOML file and `KAIZEN_…`
 //! overrides (the CLI does that).
@@ -28,13 +28,11 @@ use rdkafka::ClientConfig;
 mod config;
 mod context;
 mod dead_letter;
-mod progress;
 mod sink;
 mod source;
 
 pub use config::{KafkaSinkConfig, KafkaSourceConfig, KafkaTopicConfig};
 pub use dead_letter::{KafkaDeadLetter, DEAD_LETTER_HEADERS};
-pub use progress::{OffsetTracker, PartitionWatermarks};
 pub use sink::{KafkaInsightSink, INSIGHT_STATUS_HEADER, INSIGHT_VERSION_HEADER};
 pub use source::{
     AssignmentChange, Decoded, KafkaRecord, KafkaSource, PartitionId, PartitionState, RecordMeta,

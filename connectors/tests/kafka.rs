@@ -402,6 +402,15 @@ fn committed_offsets_are_where_the_group_resumes() {
         matches!(changes.first(), Some(AssignmentChange::Assigned(parts)) if parts.len() == 2),
         "{changes:?}"
     );
+    // Partition 1 resumes at its end: nothing to read, so it need not hold the watermark.
+    assert_eq!(
+        changes.get(1),
+        Some(&AssignmentChange::AtEnd(vec![PartitionId::new(
+            topic.as_str(),
+            1
+        )])),
+        "{changes:?}"
+    );
 }
 
 #[test]
@@ -453,6 +462,13 @@ fn workers_in_one_group_share_the_partitions() {
             changes
                 .iter()
                 .any(|c| matches!(c, AssignmentChange::Assigned(_))),
+            "{changes:?}"
+        );
+        // Every partition has a message to read.
+        assert!(
+            !changes
+                .iter()
+                .any(|c| matches!(c, AssignmentChange::AtEnd(_))),
             "{changes:?}"
         );
     }

@@ -113,6 +113,9 @@ pub enum Assignment {
     Assigned(Vec<Partition>),
     /// No longer this source's.
     Revoked(Vec<Partition>),
+    /// Of the partitions just assigned, these have nothing to read yet: they do not hold the
+    /// watermark until they deliver (as if idle).
+    AtEnd(Vec<Partition>),
 }
 
 /// A source as the driver holds it.
@@ -513,6 +516,7 @@ fn drive(
             match change {
                 Assignment::Assigned(parts) => clocks.assign(&parts, now),
                 Assignment::Revoked(parts) => clocks.revoke(&parts),
+                Assignment::AtEnd(parts) => clocks.at_end(&parts),
             }
         }
         shared.publish(worker.index(), &clocks, live.idle_timeout, now);

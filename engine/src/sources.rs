@@ -77,6 +77,7 @@ impl LiveSource for KafkaLive {
                     Assignment::Assigned(partitions(parts))
                 }
                 AssignmentChange::Revoked(parts) => Assignment::Revoked(partitions(parts)),
+                AssignmentChange::AtEnd(parts) => Assignment::AtEnd(partitions(parts)),
             }));
         }
         Ok(())

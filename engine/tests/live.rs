@@ -127,3 +127,58 @@ fn without_knowing_the_assignment_the_topic_read_second_would_be_late() {
     // What the hold prevents: the logs backlog alone ran the watermark an hour ahead.
     assert!(late_events(false) > 300);
 }
+
+/// `main` delivers an hour of events, then one from its start. Returns the events counted
+/// late: the old one is late only if the watermark moved during that hour, which a partition
+/// assigned with it and silent throughout (`empty`) prevents — unless the source said it had
+/// nothing to read.
+fn late_with_a_silent_partition(empty_at_assignment: bool) -> u64 {
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let (main, empty) = (partition("main"), partition("empty"));
+    let hour: Vec<Polled> = (0..360u64)
+        .map(|i| Polled::Event {
+            event: metric(i * 10, "api"),
+            from: main.clone(),
+            offset: i as i64,
+        })
+        .collect();
+    let mut first = vec![Polled::Assignment(Assignment::Assigned(vec![
+        main.clone(),
+        empty.clone(),
+    ]))];
+    if empty_at_assignment {
+        first.push(Polled::Assignment(Assignment::AtEnd(vec![empty])));
+    }
+    let old = vec![Polled::Event {
+        event: metric(0, "api"),
+        from: main,
+        offset: 360,
+    }];
+    let source = Scripted {
+        polls: VecDeque::from([first, hour, Vec::new(), old]),
+        assigned: None,
+        shutdown: shutdown.clone(),
+    };
+    let config = EngineConfig {
+        workers: 1,
+        ..EngineConfig::default()
+    };
+    let report = run_live(
+        vec![Some(Box::new(source))],
+        &config,
+        &LiveConfig::default(),
+        &mut Collected::default(),
+        LiveHooks::default(),
+        shutdown,
+    )
+    .expect("the live run");
+    assert_eq!(report.events + report.late, 361);
+    report.late
+}
+
+#[test]
+fn a_partition_assigned_with_nothing_to_read_does_not_hold_the_watermark() {
+    assert_eq!(late_with_a_silent_partition(true), 1);
+    // Without being told, the silent partition holds it (for the idle timeout, 10 s).
+    assert_eq!(late_with_a_silent_partition(false), 0);
+}

@@ -2,11 +2,12 @@
 //! with its topic's codec into a [`KafkaRecord`] that keeps the message's coordinates.
 //!
 //! For: the live driver. It polls ([`KafkaSource::poll`]), feeds events into the dataflow,
-//! tracks per-partition progress (see `progress.rs`), and commits offsets explicitly
-//! ([`KafkaSource::commit`]) once what depends on them is delivered. Rebalances are handled by
-//! librdkafka inside `poll`; the driver learns of them through
+//! tracks per-partition progress, and commits offsets explicitly ([`KafkaSource::commit`],
+//! [`KafkaSource::commit_async`]) once what depends on them is delivered. Rebalances are
+//! handled by librdkafka inside `poll`; the driver learns of them through
 //! [`KafkaSource::take_assignment_changes`] (to drop a revoked partition's watermark and
-//! pending offsets, and to start tracking a new one).
+//! pending offsets, to start tracking a new one, and to know which new ones have nothing to
+//! read).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -56,6 +57,9 @@ pub enum AssignmentChange {
     /// These partitions are no longer this source's (another member reads them from their
     /// committed offsets): drop their watermarks and pending offsets.
     Revoked(Vec<PartitionId>),
+    /// Of the partitions just assigned, these had nothing to read when they were (reading
+    /// resumes at their end): they need not hold the watermark until they deliver.
+    AtEnd(Vec<PartitionId>),
 }
 
 /// One Kafka message, decoded.
@@ -454,17 +458,71 @@ impl KafkaSource {
     }
 
     /// Assignment changes since the last call, oldest first. Positions of revoked
-    /// partitions are forgotten here.
+    /// partitions are forgotten here. An assignment is followed by [`AssignmentChange::AtEnd`]
+    /// for its partitions with nothing to read, found by asking the broker (two round trips
+    /// per assignment, on this thread).
     pub fn take_assignment_changes(&mut self) -> Vec<AssignmentChange> {
-        let changes = self.consumer.context().take_changes();
-        for change in &changes {
-            if let AssignmentChange::Revoked(parts) = change {
-                for p in parts {
-                    self.positions.remove(p);
+        let mut changes = Vec::new();
+        for change in self.consumer.context().take_changes() {
+            let at_end = match &change {
+                AssignmentChange::Revoked(parts) => {
+                    for p in parts {
+                        self.positions.remove(p);
+                    }
+                    Vec::new()
                 }
+                AssignmentChange::Assigned(parts) => self.at_end(parts),
+                AssignmentChange::AtEnd(_) => Vec::new(),
+            };
+            changes.push(change);
+            if !at_end.is_empty() {
+                changes.push(AssignmentChange::AtEnd(at_end));
             }
         }
         changes
+    }
+
+    /// Of `parts`, those with nothing to read from where the group resumes them: the
+    /// committed offset (or, without one, where `auto.offset.reset` starts) at or past the end.
+    /// Any doubt — an error, a timeout, a reset policy other than earliest or latest — counts
+    /// as something to read, which only means the partition holds the watermark until it
+    /// delivers or idles, as before.
+    fn at_end(&self, parts: &[PartitionId]) -> Vec<PartitionId> {
+        const ASK: Duration = Duration::from_secs(2);
+        let mut tpl = TopicPartitionList::new();
+        for p in parts {
+            tpl.add_partition(&p.topic, p.partition);
+        }
+        let Ok(committed) = self.consumer.committed_offsets(tpl, ASK) else {
+            return Vec::new();
+        };
+        let reset = self
+            .properties
+            .get("auto.offset.reset")
+            .map_or("earliest", |r| r.trim());
+        parts
+            .iter()
+            .filter(|p| {
+                let Ok((low, high)) = self.consumer.fetch_watermarks(&p.topic, p.partition, ASK)
+                else {
+                    return false;
+                };
+                let resumes = committed
+                    .find_partition(&p.topic, p.partition)
+                    .and_then(|e| match e.offset() {
+                        Offset::Offset(o) if (low..=high).contains(&o) => Some(o),
+                        _ => None,
+                    });
+                let start = match (resumes, reset) {
+                    (Some(o), _) => o,
+                    (None, "earliest" | "smallest" | "beginning") => low,
+                    (None, "latest" | "largest" | "end") => high,
+                    (None, _) => return false,
+                };
+                start >= high
+            })
+            .cloned()
+            .collect()
     }
 
     /// The group's committed offsets for the owned partitions (`None`: nothing committed),

@@ -6,7 +6,8 @@
 //! backlog across several topics the consumer reads one topic's partitions before another's,
 //! and if the first ran the watermark ahead, the other's older events would all be late. A
 //! partition silent for the idle timeout (since its assignment or its last event) stops
-//! holding, so an empty or stuck partition never stalls the dataflow.
+//! holding, so an empty or stuck partition never stalls the dataflow; one the source knows
+//! had nothing to read when it was assigned does not hold at all.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +32,8 @@ struct Clock {
     newest: Option<u64>,
     /// Assignment or last event.
     seen: Instant,
+    /// Assigned with nothing to read: no say until it delivers.
+    at_end: bool,
 }
 
 /// The newest event time read per partition, and when it last spoke.
@@ -58,7 +61,17 @@ impl Clocks {
             self.partitions.entry(p.clone()).or_insert(Clock {
                 newest: None,
                 seen: now,
+                at_end: false,
             });
+        }
+    }
+
+    /// These assigned partitions had nothing to read: until they deliver, they do not hold.
+    pub(super) fn at_end(&mut self, parts: &[Partition]) {
+        for p in parts {
+            if let Some(c) = self.partitions.get_mut(p) {
+                c.at_end = c.newest.is_none();
+            }
         }
     }
 
@@ -84,6 +97,7 @@ impl Clocks {
                     Clock {
                         newest: Some(newest),
                         seen: now,
+                        at_end: false,
                     },
                 );
             }
@@ -104,6 +118,9 @@ impl Clocks {
                 continue;
             }
             let Some(t) = c.newest else {
+                if c.at_end {
+                    continue;
+                }
                 return EventTime::Hold;
             };
             least = Some(least.map_or(t, |l| l.min(t)));
