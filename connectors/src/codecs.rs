@@ -277,10 +277,13 @@ pub fn decode_with(
         Format::Vector => vector::decode(payload, ctx, out),
         Format::FluentBit => fluentbit::decode(payload, ctx, out),
         Format::PrometheusKafkaAdapter => prometheus_kafka_adapter::decode(payload, out),
-        Format::Auto => match detect(payload, ctx) {
-            Ok(Format::Auto) => Err(CodecError::Unrecognised("detection loop".into())),
-            Ok(found) => decode_with(found, payload, ctx, out).map(|_| ()),
-            Err(e) => Err(e),
+        Format::Auto => match native::decode_if_native(payload, out) {
+            Some(decoded) => decoded,
+            None => match detect(payload, ctx) {
+                Ok(Format::Auto) => Err(CodecError::Unrecognised("detection loop".into())),
+                Ok(found) => decode_with(found, payload, ctx, out).map(|_| ()),
+                Err(e) => Err(e),
+            },
         },
     };
     match result {

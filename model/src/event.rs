@@ -401,6 +401,24 @@ impl Event {
         raw.into_event()
     }
 
+    /// [`from_json`](Self::from_json) for a line that is the native format by its keys alone
+    /// — an object with `kind` and `ts` and no field the format does not define — and `None`
+    /// for any other line (or one the direct reader leaves to serde). Format detection uses
+    /// it to skip a separate pass over the keys of the commonest message.
+    ///
+    /// ```
+    /// use kaizen_model::Event;
+    /// let line = r#"{"ts":1767607333,"kind":"log","service":"a","message":"m"}"#;
+    /// assert!(matches!(Event::from_json_if_native(line), Some(Ok(_))));
+    /// assert!(Event::from_json_if_native(r#"{"ts":1,"kind":"log","alerts":[]}"#).is_none());
+    /// assert!(Event::from_json_if_native(r#"{"kind":"log","message":"m"}"#).is_none());
+    /// ```
+    pub fn from_json_if_native(line: &str) -> Option<Result<Event, DecodeError>> {
+        let mut raw = RawEvent::default();
+        let keys = native_reader::read(line, &mut raw)?;
+        (keys.kind_and_ts() && !keys.unknown).then(|| raw.into_event())
+    }
+
     /// Encodes this event as one line of the native format (no trailing newline).
     pub fn to_json(&self) -> String {
         let mut out = Vec::with_capacity(192);

@@ -14,7 +14,10 @@
 //!    neither → `vector`.
 //!
 //! Detection reads the first object's keys only (values are skipped, not built), then the
-//! chosen codec parses the message: about twice the JSON work of a configured format.
+//! chosen codec parses the message: about twice the JSON work of a configured format. One
+//! shortcut, since it is the commonest message: a one-line native object naming only native
+//! fields, `kind` and `ts` among them, is what rule 2 calls native whatever else it says, so
+//! `decode_with` reads it once as native (`native::decode_if_native`) without detecting.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -160,6 +163,54 @@ mod tests {
             assert!(
                 matches!(d(bad), Err(CodecError::Unrecognised(_))),
                 "{bad:?}"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod native_shortcut {
+    use super::super::decode_with;
+    use super::*;
+
+    /// What `auto` made of a message before the shortcut: detect, then decode as detected.
+    fn detected_then_decoded(payload: &[u8]) -> Result<Vec<kaizen_model::Event>, String> {
+        let ctx = DecodeContext::default();
+        let format = detect(payload, &ctx).map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        decode_with(format, payload, &ctx, &mut out).map_err(|e| e.to_string())?;
+        Ok(out)
+    }
+
+    #[test]
+    fn auto_reads_a_native_line_as_detection_then_decoding_would() {
+        let payloads: [&[u8]; 12] = [
+            br#"{"ts":1767607333,"kind":"log","service":"a","message":"m"}"#,
+            b"{\"ts\":1,\"kind\":\"metric\",\"service\":\"a\",\"name\":\"n\",\"value\":1}\n",
+            b"{\"ts\":1,\"kind\":\"metric\",\"service\":\"a\",\"name\":\"n\",\"value\":1}\r\n",
+            b"  {\"ts\":1,\"kind\":\"log\",\"service\":\"a\",\"message\":\"m\"}  ",
+            // Not native by the shortcut's reading: left to detection.
+            br#"{"ts":1,"kind":"log","service":"a","message":"m","extra":{"x":[1]}}"#,
+            br#"{"kind":"log","service":"a","message":"m"}"#,
+            br#"{"ts":1,"kind":"log","service":"a","alerts":[]}"#,
+            b"{\"ts\":1,\"kind\":\"log\",\"service\":\"a\",\"message\":\"m\"}\n{\"ts\":2}",
+            // Native by its keys, rejected by the codec: the same error.
+            br#"{"ts":1,"kind":"nope","service":"a"}"#,
+            br#"{"ts":1,"kind":"metric","service":"a","name":"n"}"#,
+            br#"{"ts":null,"kind":"log","service":"a","message":"m"}"#,
+            b"\n{\"ts\":1,\"kind\":\"nope\"}",
+        ];
+        let ctx = DecodeContext::default();
+        for payload in payloads {
+            let mut out = Vec::new();
+            let auto = decode_with(Format::Auto, payload, &ctx, &mut out)
+                .map(|_| out)
+                .map_err(|e| e.to_string());
+            assert_eq!(
+                auto,
+                detected_then_decoded(payload),
+                "{}",
+                String::from_utf8_lossy(payload)
             );
         }
     }

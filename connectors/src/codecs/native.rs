@@ -6,6 +6,30 @@ use kaizen_model::Event;
 
 use super::CodecError;
 
+/// A message of one native line (a trailing newline allowed) that detection would call native
+/// by its keys, decoded as [`decode`] would; `None` for anything else, to be detected as usual.
+pub(super) fn decode_if_native(
+    payload: &[u8],
+    out: &mut Vec<Event>,
+) -> Option<Result<(), CodecError>> {
+    let line = payload.strip_suffix(b"\n").unwrap_or(payload);
+    if memchr::memchr(b'\n', line).is_some() {
+        return None;
+    }
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let event = Event::from_json_if_native(std::str::from_utf8(line).ok()?)?;
+    Some(match event {
+        Ok(event) => {
+            out.push(event);
+            Ok(())
+        }
+        Err(e) => Err(CodecError::NativeLine {
+            line: 1,
+            reason: e.to_string(),
+        }),
+    })
+}
+
 /// Decodes every non-blank line (`\n` or `\r\n`); the first bad line rejects the message.
 pub(super) fn decode(payload: &[u8], out: &mut Vec<Event>) -> Result<(), CodecError> {
     let mut any = false;

@@ -16,15 +16,31 @@ use crate::{Symbol, Timestamp};
 /// Reads one native line into `raw` (a default one: it is large, so it is filled in place
 /// rather than moved), or `None` where serde must read it (see the module docs); `raw` is
 /// then partly filled.
-pub(super) fn read<'a>(line: &'a str, raw: &mut RawEvent<'a>) -> Option<()> {
+pub(super) fn read<'a>(line: &'a str, raw: &mut RawEvent<'a>) -> Option<Keys> {
     let mut r = Reader {
         text: line,
         bytes: line.as_bytes(),
         at: 0,
     };
-    r.object(raw)?;
+    let keys = r.object(raw)?;
     r.ws();
-    (r.at == r.bytes.len()).then_some(())
+    (r.at == r.bytes.len()).then_some(keys)
+}
+
+/// The top-level keys a line had, as far as format detection cares.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Keys {
+    seen: u32,
+    /// A key that is none of the native format's fields.
+    pub(super) unknown: bool,
+}
+
+impl Keys {
+    /// Whether both `kind` and `ts` were present (even as `null`).
+    pub(super) fn kind_and_ts(&self) -> bool {
+        let both = (1 << Field::Kind as u32) | (1 << Field::Ts as u32);
+        self.seen & both == both
+    }
 }
 
 /// Unknown fields may hold anything; past this depth serde decides (it stops at 128).
@@ -53,12 +69,15 @@ impl<'a> Reader<'a> {
         (self.peek()? == b).then(|| self.at += 1)
     }
 
-    fn object(&mut self, raw: &mut RawEvent<'a>) -> Option<()> {
-        let mut seen = 0u32;
+    fn object(&mut self, raw: &mut RawEvent<'a>) -> Option<Keys> {
+        let mut keys = Keys {
+            seen: 0,
+            unknown: false,
+        };
         self.eat(b'{')?;
         if self.peek()? == b'}' {
             self.at += 1;
-            return Some(());
+            return Some(keys);
         }
         loop {
             if self.peek()? != b'"' {
@@ -68,19 +87,20 @@ impl<'a> Reader<'a> {
             self.eat(b':')?;
             if let Some(field) = Field::of(&key) {
                 let bit = 1u32 << field as u32;
-                if seen & bit != 0 {
+                if keys.seen & bit != 0 {
                     return None; // serde: "duplicate field"
                 }
-                seen |= bit;
+                keys.seen |= bit;
                 self.field(field, raw)?;
             } else {
+                keys.unknown = true;
                 self.skip(0)?;
             }
             match self.peek()? {
                 b',' => self.at += 1,
                 b'}' => {
                     self.at += 1;
-                    return Some(());
+                    return Some(keys);
                 }
                 _ => return None,
             }
