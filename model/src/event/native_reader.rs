@@ -74,33 +74,52 @@ impl<'a> Reader<'a> {
             seen: 0,
             unknown: false,
         };
-        self.eat(b'{')?;
-        if self.peek()? == b'}' {
+        self.members(b'{', |r, key| {
+            let Some(field) = Field::of(&key?) else {
+                keys.unknown = true;
+                return r.skip(0);
+            };
+            let bit = 1u32 << field as u32;
+            if keys.seen & bit != 0 {
+                return None; // serde: "duplicate field"
+            }
+            keys.seen |= bit;
+            r.field(field, raw)
+        })?;
+        Some(keys)
+    }
+
+    /// Walks an object (`open` is `{`: each member comes with its key) or an array (`[`:
+    /// without), handing every member's value to `each`; separators and the closing bracket
+    /// are checked here.
+    fn members(
+        &mut self,
+        open: u8,
+        mut each: impl FnMut(&mut Self, Option<Cow<'a, str>>) -> Option<()>,
+    ) -> Option<()> {
+        let close = if open == b'{' { b'}' } else { b']' };
+        self.eat(open)?;
+        if self.peek()? == close {
             self.at += 1;
-            return Some(keys);
+            return Some(());
         }
         loop {
-            if self.peek()? != b'"' {
-                return None;
-            }
-            let key = self.string()?;
-            self.eat(b':')?;
-            if let Some(field) = Field::of(&key) {
-                let bit = 1u32 << field as u32;
-                if keys.seen & bit != 0 {
-                    return None; // serde: "duplicate field"
+            let key = if open == b'{' {
+                if self.peek()? != b'"' {
+                    return None;
                 }
-                keys.seen |= bit;
-                self.field(field, raw)?;
+                let key = self.string()?;
+                self.eat(b':')?;
+                Some(key)
             } else {
-                keys.unknown = true;
-                self.skip(0)?;
-            }
+                None
+            };
+            each(self, key)?;
             match self.peek()? {
                 b',' => self.at += 1,
-                b'}' => {
+                b if b == close => {
                     self.at += 1;
-                    return Some(keys);
+                    return Some(());
                 }
                 _ => return None,
             }
@@ -183,35 +202,19 @@ impl<'a> Reader<'a> {
 
     /// A JSON object of scalars as `(key, value)` pairs, values as `PairVisitor` reads them.
     fn pairs<V>(&mut self, value: impl Fn(&str) -> V) -> Option<Vec<(Symbol, V)>> {
-        self.eat(b'{')?;
         let mut out = Vec::new();
-        if self.peek()? == b'}' {
-            self.at += 1;
-            return Some(out);
-        }
-        loop {
-            if self.peek()? != b'"' {
-                return None;
-            }
-            let key = self.string()?;
-            self.eat(b':')?;
-            let v = match self.peek()? {
-                b'"' => value(&self.string()?),
-                b't' => self.literal(b"true").map(|()| value("true"))?,
-                b'f' => self.literal(b"false").map(|()| value("false"))?,
-                b'n' => self.literal(b"null").map(|()| value(""))?,
-                _ => value(&scalar_number_text(self.number()?)?),
+        self.members(b'{', |r, key| {
+            let v = match r.peek()? {
+                b'"' => value(&r.string()?),
+                b't' => r.literal(b"true").map(|()| value("true"))?,
+                b'f' => r.literal(b"false").map(|()| value("false"))?,
+                b'n' => r.literal(b"null").map(|()| value(""))?,
+                _ => value(&scalar_number_text(r.number()?)?),
             };
-            out.push((Symbol::new(&key), v));
-            match self.peek()? {
-                b',' => self.at += 1,
-                b'}' => {
-                    self.at += 1;
-                    return Some(out);
-                }
-                _ => return None,
-            }
-        }
+            out.push((Symbol::new(&key?), v));
+            Some(())
+        })?;
+        Some(out)
     }
 
     /// Skips any value (an unknown field's).
@@ -219,37 +222,13 @@ impl<'a> Reader<'a> {
         if depth > MAX_DEPTH {
             return None;
         }
-        let (open, close) = match self.peek()? {
-            b'"' => return self.string().map(drop),
-            b't' => return self.literal(b"true"),
-            b'f' => return self.literal(b"false"),
-            b'n' => return self.literal(b"null"),
-            b'{' => (b'{', b'}'),
-            b'[' => (b'[', b']'),
-            _ => return self.number().map(drop),
-        };
-        self.at += 1;
-        if self.peek()? == close {
-            self.at += 1;
-            return Some(());
-        }
-        loop {
-            if open == b'{' {
-                if self.peek()? != b'"' {
-                    return None;
-                }
-                self.string()?;
-                self.eat(b':')?;
-            }
-            self.skip(depth + 1)?;
-            match self.peek()? {
-                b',' => self.at += 1,
-                b if b == close => {
-                    self.at += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            open @ (b'{' | b'[') => self.members(open, |r, _| r.skip(depth + 1)),
+            _ => self.number().map(drop),
         }
     }
 
