@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use kaizen_connectors::InsightSink;
 use kaizen_engine::{
-    run_live, Assignment, CommitMode, EngineConfig, LiveConfig, LiveHooks, LiveSource, Partition,
-    Polled,
+    run_live, Assignment, CommitMode, EngineConfig, LiveConfig, LiveHooks, LiveReport, LiveSource,
+    Partition, Polled,
 };
 use kaizen_model::{Event, Insight};
 
@@ -74,10 +74,33 @@ impl InsightSink for Collected {
     }
 }
 
+/// Runs one worker over `polls` (announcing `assigned` first, when given) until they are all
+/// handed out.
+fn run_scripted(polls: VecDeque<Vec<Polled>>, assigned: Option<Vec<Partition>>) -> LiveReport {
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let source = Scripted {
+        polls,
+        assigned,
+        shutdown: shutdown.clone(),
+    };
+    let config = EngineConfig {
+        workers: 1,
+        ..EngineConfig::default()
+    };
+    run_live(
+        vec![Some(Box::new(source))],
+        &config,
+        &LiveConfig::default(),
+        &mut Collected::default(),
+        LiveHooks::default(),
+        shutdown,
+    )
+    .expect("the live run")
+}
+
 /// A backlog on two topics, read one topic first: an hour of `logs` in three polls, then the
 /// same hour of `metrics`. Returns the events counted late.
 fn late_events(announce_assignment: bool) -> u64 {
-    let shutdown = Arc::new(AtomicBool::new(false));
     let mut polls = VecDeque::new();
     for topic in ["logs", "metrics"] {
         for chunk in 0..3u64 {
@@ -94,25 +117,8 @@ fn late_events(announce_assignment: bool) -> u64 {
             polls.push_back(batch);
         }
     }
-    let source = Scripted {
-        polls,
-        assigned: announce_assignment.then(|| vec![partition("logs"), partition("metrics")]),
-        shutdown: shutdown.clone(),
-    };
-    let config = EngineConfig {
-        workers: 1,
-        ..EngineConfig::default()
-    };
-    let mut sink = Collected::default();
-    let report = run_live(
-        vec![Some(Box::new(source))],
-        &config,
-        &LiveConfig::default(),
-        &mut sink,
-        LiveHooks::default(),
-        shutdown,
-    )
-    .expect("the live run");
+    let assigned = announce_assignment.then(|| vec![partition("logs"), partition("metrics")]);
+    let report = run_scripted(polls, assigned);
     assert_eq!(report.events + report.late, 720);
     report.late
 }
@@ -133,7 +139,6 @@ fn without_knowing_the_assignment_the_topic_read_second_would_be_late() {
 /// assigned with it and silent throughout (`empty`) prevents — unless the source said it had
 /// nothing to read.
 fn late_with_a_silent_partition(empty_at_assignment: bool) -> u64 {
-    let shutdown = Arc::new(AtomicBool::new(false));
     let (main, empty) = (partition("main"), partition("empty"));
     let hour: Vec<Polled> = (0..360u64)
         .map(|i| Polled::Event {
@@ -154,24 +159,7 @@ fn late_with_a_silent_partition(empty_at_assignment: bool) -> u64 {
         from: main,
         offset: 360,
     }];
-    let source = Scripted {
-        polls: VecDeque::from([first, hour, Vec::new(), old]),
-        assigned: None,
-        shutdown: shutdown.clone(),
-    };
-    let config = EngineConfig {
-        workers: 1,
-        ..EngineConfig::default()
-    };
-    let report = run_live(
-        vec![Some(Box::new(source))],
-        &config,
-        &LiveConfig::default(),
-        &mut Collected::default(),
-        LiveHooks::default(),
-        shutdown,
-    )
-    .expect("the live run");
+    let report = run_scripted(VecDeque::from([first, hour, Vec::new(), old]), None);
     assert_eq!(report.events + report.late, 361);
     report.late
 }
