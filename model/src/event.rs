@@ -11,6 +11,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::{StableHasher, Symbol, Timestamp};
 
 mod native_reader;
+mod series_keys;
+
+pub use series_keys::SeriesKeys;
 
 /// One observation from the estate: every source decodes into this.
 ///

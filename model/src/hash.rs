@@ -1,5 +1,8 @@
 //! A hash whose output never changes between runs, machines or Rust versions.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
 /// 64-bit FNV-1a. Incident ids, alert fingerprints and exchange keys are derived from it, so
 /// they must be identical across runs and releases — which `std`'s `DefaultHasher` does not
 /// promise.
@@ -63,6 +66,29 @@ impl StableHasher {
 impl Default for StableHasher {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A map keyed by [`StableHasher`] values (or other hashes as well mixed): the key is its own
+/// hash, where `HashMap`'s default would run SipHash over it again for every lookup.
+pub type PrehashedMap<V> = HashMap<u64, V, BuildHasherDefault<Prehashed>>;
+
+/// The hasher of a [`PrehashedMap`]: passes a `u64` key through.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are meant; anything else is folded in so it still works.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 

@@ -129,6 +129,22 @@ impl Symbol {
         std::ptr::eq(self.as_str(), other.as_str())
     }
 
+    /// Where the pool keeps this text, if it is pooled: the pool holds one copy of each text
+    /// for the life of the process, so equal addresses mean equal texts, and no two texts ever
+    /// share one.
+    pub fn pooled_address(&self) -> Option<usize> {
+        match self.0 {
+            Repr::Pooled(s) => Some(s.as_ptr() as usize),
+            Repr::Unpooled(_) => None,
+        }
+    }
+
+    /// A symbol that bypasses the pool, as symbols do once it is full.
+    #[cfg(test)]
+    pub(crate) fn unpooled(s: &str) -> Symbol {
+        Symbol(Repr::Unpooled(Arc::from(s)))
+    }
+
     /// True for the empty string.
     pub fn is_empty(&self) -> bool {
         self.as_str().is_empty()
@@ -231,7 +247,7 @@ mod tests {
     fn a_symbol_past_the_pools_capacity_is_equal_to_a_pooled_one_in_every_way() {
         use std::hash::{BuildHasher, RandomState};
         let pooled = Symbol::new("orders");
-        let unpooled = Symbol(Repr::Unpooled(Arc::from("orders")));
+        let unpooled = Symbol::unpooled("orders");
         assert_eq!(pooled, unpooled);
         assert!(!pooled.ptr_eq(&unpooled));
         assert_eq!(pooled.cmp(&unpooled), std::cmp::Ordering::Equal);

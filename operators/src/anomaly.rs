@@ -34,12 +34,12 @@ mod window;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use kaizen_model::{
-    Event, EventBody, Metric, MetricKind, Severity, Signal, SignalKind, SignalState, Symbol,
-    Timestamp,
+    Event, EventBody, Metric, MetricKind, PrehashedMap, SeriesKeys, Severity, Signal, SignalKind,
+    SignalState, Symbol, Timestamp,
 };
 
 use crate::Detector;
@@ -126,7 +126,8 @@ struct Series {
 /// module docs). Implements [`Detector`]: output depends only on the event sequence.
 pub struct MetricAnomalyDetector {
     config: MetricAnomalyConfig,
-    series: HashMap<u64, Series>,
+    series: PrehashedMap<Series>,
+    keys: SeriesKeys,
     /// Stale timers of open signals, in firing order.
     timers: BTreeSet<(Timestamp, u64)>,
     last_sweep: Timestamp,
@@ -139,7 +140,8 @@ impl MetricAnomalyDetector {
     pub fn new(config: MetricAnomalyConfig) -> Self {
         MetricAnomalyDetector {
             config,
-            series: HashMap::new(),
+            series: PrehashedMap::default(),
+            keys: SeriesKeys::default(),
             timers: BTreeSet::new(),
             last_sweep: Timestamp::MIN,
             evictions: 0,
@@ -162,7 +164,8 @@ impl MetricAnomalyDetector {
         self.dropped
     }
 
-    /// Bytes of series state now: per-series state and heap, plus the map's slots.
+    /// Bytes of series state now: per-series state and heap, plus the map's slots and the
+    /// cache of series keys.
     pub fn state_bytes(&self) -> usize {
         let slot = std::mem::size_of::<(u64, Series)>() + 1;
         let heap: usize = self
@@ -175,7 +178,7 @@ impl MetricAnomalyDetector {
                         .map_or(0, |o| std::mem::size_of::<OpenSignal>() + o.key.capacity())
             })
             .sum();
-        self.series.capacity() * slot + heap
+        self.series.capacity() * slot + heap + self.keys.bytes()
     }
 
     /// Fires stale timers due strictly before `t`, in (due, key) order.
@@ -337,7 +340,7 @@ impl Detector for MetricAnomalyDetector {
         let EventBody::Metric(m) = &event.body else {
             return;
         };
-        let key = m.series_key(&event.service);
+        let key = self.keys.key(m, &event.service);
         self.observe(&event.service, m, key, event.ts, out);
     }
 

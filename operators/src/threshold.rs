@@ -1,8 +1,9 @@
 //! The simplest metric detector: a static threshold with hysteresis, per series.
 
-use std::collections::HashMap;
-
-use kaizen_model::{Event, EventBody, Severity, Signal, SignalKind, SignalState, Timestamp};
+use kaizen_model::{
+    Event, EventBody, PrehashedMap, SeriesKeys, Severity, Signal, SignalKind, SignalState,
+    Timestamp,
+};
 
 use crate::Detector;
 
@@ -58,7 +59,8 @@ struct SeriesState {
 /// Applies [`ThresholdRule`]s to every metric series (service + name + labels).
 pub struct ThresholdDetector {
     rules: Vec<ThresholdRule>,
-    series: HashMap<u64, SeriesState>,
+    series: PrehashedMap<SeriesState>,
+    keys: SeriesKeys,
 }
 
 impl ThresholdDetector {
@@ -66,7 +68,8 @@ impl ThresholdDetector {
     pub fn new(rules: Vec<ThresholdRule>) -> Self {
         ThresholdDetector {
             rules,
-            series: HashMap::new(),
+            series: PrehashedMap::default(),
+            keys: SeriesKeys::default(),
         }
     }
 
@@ -92,7 +95,7 @@ impl Detector for ThresholdDetector {
         if !m.value.is_finite() {
             return;
         }
-        let key = m.series_key(&event.service);
+        let key = self.keys.key(m, &event.service);
         let s = self.series.entry(key).or_default();
         let breach = m.value > rule.above;
         let signal = |state, ts, onset, value: f64, summary: String| Signal {

@@ -94,7 +94,7 @@ pub enum RecordPayload {
 }
 
 /// A message's coordinates, lent to [`KafkaSource::poll_with`]'s callback.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct RecordMeta<'a> {
     /// Where it came from (the source's shared name: clone it rather than copy the text).
     pub topic: &'a Arc<str>,
@@ -102,8 +102,25 @@ pub struct RecordMeta<'a> {
     pub partition: i32,
     /// Its offset.
     pub offset: i64,
-    /// The broker timestamp (create or log-append time), when there is one.
-    pub timestamp: Option<Timestamp>,
+    message: &'a BorrowedMessage<'a>,
+}
+
+impl RecordMeta<'_> {
+    /// The broker timestamp (create or log-append time), when there is one: read on demand,
+    /// since it is a call into librdkafka per message that the engine does not need.
+    pub fn timestamp(&self) -> Option<Timestamp> {
+        broker_time(self.message)
+    }
+}
+
+impl std::fmt::Debug for RecordMeta<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordMeta")
+            .field("topic", self.topic)
+            .field("partition", &self.partition)
+            .field("offset", &self.offset)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A message as [`KafkaSource::poll_with`] lends it.
@@ -268,7 +285,7 @@ impl KafkaSource {
                 topic: meta.topic.clone(),
                 partition: meta.partition,
                 offset: meta.offset,
-                timestamp: meta.timestamp,
+                timestamp: meta.timestamp(),
                 payload,
             });
         })
@@ -308,7 +325,7 @@ impl KafkaSource {
                         topic: &topic,
                         partition: message.partition(),
                         offset: message.offset(),
-                        timestamp: broker_time(&message),
+                        message: &message,
                     };
                     self.scratch.clear();
                     let decoded =
