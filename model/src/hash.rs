@@ -46,13 +46,9 @@ impl StableHasher {
 
     /// The hash of everything written so far.
     pub fn finish(&self) -> u64 {
-        // A final avalanche step so that nearby inputs spread over the high bits too
-        // (exchange routing uses the value modulo the worker count).
-        let mut x = self.0;
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        x ^= x >> 33;
-        x
+        // So that nearby inputs spread over the high bits too (exchange routing uses the value
+        // modulo the worker count).
+        avalanche(self.0)
     }
 
     /// Hash of a single string.
@@ -66,6 +62,45 @@ impl StableHasher {
 impl Default for StableHasher {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Spreads every input bit over the whole word (MurmurHash3's finaliser, first half).
+pub(crate) fn avalanche(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x
+}
+
+/// The Fx hash (as in rustc): a multiply-rotate per word. For in-process tables on hot paths
+/// whose keys are not attacker-chosen in a way that matters; not stable across releases.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        for &b in chunks.remainder() {
+            self.add(u64::from(b));
+        }
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.add(v as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FxHasher {
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
     }
 }
 

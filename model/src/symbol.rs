@@ -8,6 +8,8 @@ use std::sync::{Arc, LazyLock, RwLock};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::hash::FxHasher;
+
 /// Above this many distinct strings the pool stops growing: new strings are still correct
 /// `Symbol`s, just not shared. This bounds memory when a label turns out to be high-cardinality.
 const POOL_CAPACITY: usize = 1 << 20;
@@ -26,30 +28,6 @@ const LOCAL_CAPACITY: usize = 1 << 16;
 thread_local! {
     static LOCAL: RefCell<HashSet<&'static str, BuildHasherDefault<FxHasher>>> =
         RefCell::new(HashSet::default());
-}
-
-/// The Fx hash (as in rustc): a multiply-rotate per word. Interning looks every name up on the
-/// hot path, and the pool's keys are not attacker-chosen in a way that matters (the pool is
-/// capped), so speed wins over SipHash's DoS resistance here.
-#[derive(Default)]
-struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }
 
 /// An immutable, cheaply clonable, interned string.

@@ -2,7 +2,10 @@
 //! addresses of its interned names instead of the stable hash of all their text (FNV reads a
 //! byte at a time: the key was ~5 % of a worker's time on the Kafka path).
 
+use std::hash::Hasher;
+
 use super::Metric;
+use crate::hash::{avalanche, FxHasher};
 use crate::{PrehashedMap, Symbol};
 
 /// Longest identity cached (service, name, and this many labels less one, as pairs).
@@ -64,14 +67,12 @@ impl SeriesKeys {
             return metric.series_key(service);
         };
         let words = &words[..len];
-        let mut h = 0u64;
+        let mut fx = FxHasher::default();
         for &w in words {
-            h = (h.rotate_left(5) ^ w as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+            fx.write_usize(w);
         }
-        // Fx leaves the low bits (the map's bucket index) poorly mixed: avalanche them.
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
+        // Fx leaves the low bits (the map's bucket index) poorly mixed.
+        let h = avalanche(fx.finish());
         match self.known.get(&h) {
             Some((known, key)) if **known == *words => *key,
             // Another identity with the same hash keeps its place: this one is hashed each time.
