@@ -18,8 +18,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kaizen_connectors::codecs::{decode_with, DecodeContext, Format};
 use kaizen_connectors::kafka::{
-    AssignmentChange, KafkaDeadLetter, KafkaInsightSink, KafkaRecord, KafkaSinkConfig, KafkaSource,
-    KafkaSourceConfig, PartitionId, RecordPayload, DEAD_LETTER_HEADERS, INSIGHT_VERSION_HEADER,
+    AssignmentChange, KafkaDeadLetter, KafkaError, KafkaInsightSink, KafkaRecord, KafkaSinkConfig,
+    KafkaSource, KafkaSourceConfig, PartitionId, RecordPayload, DEAD_LETTER_HEADERS,
+    INSIGHT_VERSION_HEADER,
 };
 use kaizen_connectors::{InsightSink, OtlpSignal};
 use kaizen_model::{
@@ -610,6 +611,26 @@ fn insight_sink_writes_keyed_json_that_reads_back() {
     assert_eq!(a[0].0, a[1].0, "one incident, one partition");
     assert_eq!((&a[0].2, &a[1].2), (&sent[0], &sent[2]), "in version order");
     assert_eq!(by_id["inc-b"][0].2, sent[1]);
+}
+
+#[test]
+fn a_flush_without_acknowledgements_fails_after_its_timeout_naming_what_is_in_flight() {
+    // Nothing listens on port 1: the insight can only wait in librdkafka's queue.
+    let mut config = KafkaSinkConfig::new("127.0.0.1:1", "kaizen-insights");
+    config.flush_timeout = Duration::from_millis(300);
+    let mut sink = KafkaInsightSink::new(&config).expect("insight sink");
+    sink.emit(&insight("inc-a", 1)).expect("emit queues");
+    let started = Instant::now();
+    let err = sink.flush_acked().expect_err("nothing was acknowledged");
+    assert!(
+        matches!(err, KafkaError::FlushTimeout { in_flight: 1, .. }),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() >= config.flush_timeout,
+        "it waited the timeout out"
+    );
+    assert_eq!(sink.delivered(), 0);
 }
 
 #[test]
