@@ -40,7 +40,14 @@ impl DeadLetters {
     fn send(&mut self, from: &Partition, offset: i64, raw: &[u8], reason: &str) -> bool {
         let sent = match &mut self.out {
             DeadLetterOut::Topic(producer) => producer
-                .send(&from.stream, from.partition, offset, None, raw, reason)
+                .send(
+                    from.stream.as_str(),
+                    from.partition,
+                    offset,
+                    None,
+                    raw,
+                    reason,
+                )
                 .map_err(|e| e.to_string()),
             DeadLetterOut::File(file) => match file.lock() {
                 Ok(mut sink) => sink

@@ -257,10 +257,10 @@ pub fn run(args: RunArgs) -> Result<()> {
         .map(|t| (t.name.clone(), t.format.name()))
         .collect();
     let mut on_events = |p: &kaizen_engine::Partition, n: u64| {
-        if let Some(format) = topic_formats.get(&*p.stream) {
+        if let Some(format) = topic_formats.get(p.stream.as_str()) {
             let labels = [
                 ("source", "kafka"),
-                ("topic", &*p.stream),
+                ("topic", p.stream.as_str()),
                 ("format", format),
             ];
             metrics.counter(&EVENTS_IN, &labels).add(n);
@@ -278,7 +278,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         metrics
             .gauge(
                 &CONSUMER_LAG,
-                &[("topic", &*p.stream), ("partition", &partition)],
+                &[("topic", p.stream.as_str()), ("partition", &partition)],
             )
             .set(n as f64);
     };

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use kaizen_connectors::kafka::{AssignmentChange, Decoded, PartitionId};
 use kaizen_connectors::KafkaSource;
-use kaizen_model::Event;
+use kaizen_model::{Event, Symbol};
 
 use crate::live::{Assignment, CommitMode, LiveSource, Partition, Polled};
 
@@ -29,20 +29,21 @@ impl KafkaLive {
 
 impl LiveSource for KafkaLive {
     fn poll(&mut self, timeout: Duration, out: &mut Vec<Polled>) -> Result<(), String> {
-        let mut from: Option<Partition> = None;
+        // The partition of the message before (mostly the same): reused, not rebuilt, and
+        // recognised by the address of the source's shared topic name.
+        let mut from: Option<(*const str, Partition)> = None;
         self.source
             .poll_with(timeout, |meta, decoded| {
-                // The partition of the message before, mostly: reused, not rebuilt.
+                let topic = Arc::as_ptr(meta.topic);
                 let from = match &mut from {
-                    Some(p)
-                        if p.partition == meta.partition && Arc::ptr_eq(&p.stream, meta.topic) =>
-                    {
-                        p
+                    Some((t, p)) if p.partition == meta.partition && std::ptr::eq(*t, topic) => p,
+                    slot => {
+                        let p = Partition {
+                            stream: Symbol::new(meta.topic),
+                            partition: meta.partition,
+                        };
+                        &mut slot.insert((topic, p)).1
                     }
-                    slot => slot.insert(Partition {
-                        stream: meta.topic.clone(),
-                        partition: meta.partition,
-                    }),
                 };
                 match decoded {
                     Decoded::Events(events) => {
@@ -65,7 +66,7 @@ impl LiveSource for KafkaLive {
             parts
                 .into_iter()
                 .map(|p| Partition {
-                    stream: p.topic,
+                    stream: Symbol::new(&p.topic),
                     partition: p.partition,
                 })
                 .collect()
@@ -86,7 +87,7 @@ impl LiveSource for KafkaLive {
     fn commit(&mut self, offsets: &[(Partition, i64)], mode: CommitMode) -> Result<(), String> {
         let offsets: Vec<(&str, i32, i64)> = offsets
             .iter()
-            .map(|(p, o)| (&*p.stream, p.partition, *o))
+            .map(|(p, o)| (p.stream.as_str(), p.partition, *o))
             .collect();
         match mode {
             CommitMode::Periodic => self.source.commit_async(&offsets),
@@ -110,7 +111,7 @@ impl LiveSource for KafkaLive {
                 let lag = s.lag?;
                 Some((
                     Partition {
-                        stream: s.partition.topic,
+                        stream: Symbol::new(&s.partition.topic),
                         partition: s.partition.partition,
                     },
                     lag,
@@ -124,7 +125,7 @@ impl LiveSource for KafkaLive {
 /// counted locally (nothing to commit — the sender got its answer when the event was queued).
 pub struct ChannelLive {
     events: Receiver<Event>,
-    name: Arc<str>,
+    name: Symbol,
     next: i64,
 }
 
@@ -133,7 +134,7 @@ impl ChannelLive {
     pub fn new(events: Receiver<Event>, name: impl Into<String>) -> ChannelLive {
         ChannelLive {
             events,
-            name: Arc::from(name.into()),
+            name: Symbol::new(&name.into()),
             next: 0,
         }
     }

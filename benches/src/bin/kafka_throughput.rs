@@ -973,7 +973,9 @@ impl LiveSource for Timed {
             };
             if last != Some((from, offset)) {
                 last = Some((from, offset));
-                done |= self.completion.saw(&from.stream, from.partition, offset);
+                done |= self
+                    .completion
+                    .saw(from.stream.as_str(), from.partition, offset);
             }
         }
         if newest > self.newest {

@@ -303,9 +303,13 @@ impl KafkaSource {
         let mut wait = timeout;
         let mut added = 0;
         let mut events = 0;
-        // Consecutive messages mostly come from one partition: its topic's format is looked
-        // up and its position stored when the partition changes, not hashed per message.
-        let mut last: Option<(Arc<str>, i32, i64, Format)> = None;
+        // Consecutive messages mostly come from one partition: its position is stored when the
+        // partition changes, not hashed per message.
+        let mut last: Option<(Arc<str>, i32, i64)> = None;
+        // The topic of the message before, with its format: looked up when the topic changes,
+        // and its shared name lent rather than cloned per message (a reference count is two
+        // atomic operations).
+        let mut current: Option<(Arc<str>, Format)> = None;
         while events < self.max_batch {
             let Some(result) = self.consumer.poll(wait) else {
                 break;
@@ -314,15 +318,18 @@ impl KafkaSource {
             match result {
                 Ok(message) => {
                     let name = message.topic();
-                    let (topic, format) = match &last {
-                        Some((t, _, _, f)) if **t == *name => (t.clone(), *f),
-                        _ => match self.topics.get(name) {
-                            Some((topic, format)) => (topic.clone(), *format),
-                            None => (Arc::from(name), Format::Auto),
-                        },
+                    let (topic, format) = match &mut current {
+                        Some((t, f)) if **t == *name => (&*t, *f),
+                        slot => {
+                            let (t, f) = slot.insert(match self.topics.get(name) {
+                                Some((topic, format)) => (topic.clone(), *format),
+                                None => (Arc::from(name), Format::Auto),
+                            });
+                            (&*t, *f)
+                        }
                     };
                     let meta = RecordMeta {
-                        topic: &topic,
+                        topic,
                         partition: message.partition(),
                         offset: message.offset(),
                         message: &message,
@@ -337,11 +344,11 @@ impl KafkaSource {
                     f(&meta, decoded);
                     added += 1;
                     match &mut last {
-                        Some((t, p, o, _)) if Arc::ptr_eq(t, &topic) && *p == meta.partition => {
+                        Some((t, p, o)) if Arc::ptr_eq(t, topic) && *p == meta.partition => {
                             *o = meta.offset + 1;
                         }
                         _ => {
-                            let next = (topic.clone(), meta.partition, meta.offset + 1, format);
+                            let next = (topic.clone(), meta.partition, meta.offset + 1);
                             self.store_position(last.replace(next));
                         }
                     }
@@ -362,8 +369,8 @@ impl KafkaSource {
     }
 
     /// Records where a run of messages from one partition ended (its next offset).
-    fn store_position(&mut self, run: Option<(Arc<str>, i32, i64, Format)>) {
-        if let Some((topic, partition, next, _)) = run {
+    fn store_position(&mut self, run: Option<(Arc<str>, i32, i64)>) {
+        if let Some((topic, partition, next)) = run {
             self.positions
                 .insert(PartitionId::new(topic, partition), next);
         }
