@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kaizen_model::{Event, Timestamp};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -483,8 +483,8 @@ impl KafkaSource {
 
     /// Assignment changes since the last call, oldest first. Positions of revoked
     /// partitions are forgotten here. An assignment is followed by [`AssignmentChange::AtEnd`]
-    /// for its partitions with nothing to read, found by asking the broker (two round trips
-    /// per assignment, on this thread).
+    /// for its partitions with nothing to read, found by asking the broker (on this thread:
+    /// one round trip, then one per partition, at most two seconds in all).
     pub fn take_assignment_changes(&mut self) -> Vec<AssignmentChange> {
         let mut changes = Vec::new();
         for change in self.consumer.context().take_changes() {
@@ -510,14 +510,16 @@ impl KafkaSource {
     /// committed offset (or, without one, where `auto.offset.reset` starts) at or past the end.
     /// Any doubt — an error, a timeout, a reset policy other than earliest or latest — counts
     /// as something to read, which only means the partition holds the watermark until it
-    /// delivers or idles, as before.
+    /// delivers or idles, as before. The questions share one deadline: a slow or absent broker
+    /// must not stall the worker for a timeout per partition.
     fn at_end(&self, parts: &[PartitionId]) -> Vec<PartitionId> {
-        const ASK: Duration = Duration::from_secs(2);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let left = || deadline.saturating_duration_since(Instant::now());
         let mut tpl = TopicPartitionList::new();
         for p in parts {
             tpl.add_partition(&p.topic, p.partition);
         }
-        let Ok(committed) = self.consumer.committed_offsets(tpl, ASK) else {
+        let Ok(committed) = self.consumer.committed_offsets(tpl, left()) else {
             return Vec::new();
         };
         let reset = self
@@ -527,7 +529,11 @@ impl KafkaSource {
         parts
             .iter()
             .filter(|p| {
-                let Ok((low, high)) = self.consumer.fetch_watermarks(&p.topic, p.partition, ASK)
+                let left = left();
+                if left.is_zero() {
+                    return false;
+                }
+                let Ok((low, high)) = self.consumer.fetch_watermarks(&p.topic, p.partition, left)
                 else {
                     return false;
                 };
