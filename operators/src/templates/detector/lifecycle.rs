@@ -177,63 +177,79 @@ pub(super) fn error_severity(level: Level, message: &str) -> Option<Severity> {
     match level {
         Level::Fatal => Some(Severity::Critical),
         Level::Error => Some(Severity::Warning),
-        Level::Info => {
-            let head = &message.as_bytes()[..message.len().min(4096)];
-            if FAILURE_WORDS.fatal.is_match(head) {
-                Some(Severity::Critical)
-            } else if FAILURE_WORDS.error.is_match(head) {
-                Some(Severity::Warning)
-            } else {
-                None
-            }
-        }
+        Level::Info => FAILURE_WORDS.severity(&message.as_bytes()[..message.len().min(4096)]),
         _ => None,
     }
 }
 
-/// The words that make an info line an error, found case-insensitively in one pass each (every
-/// info line is searched: seven scans of it were ~4 % of a worker on the Kafka path).
-struct FailureWords {
-    fatal: WordSearch,
-    error: WordSearch,
-}
-
-static FAILURE_WORDS: LazyLock<FailureWords> = LazyLock::new(|| FailureWords {
-    fatal: WordSearch::new(&[
-        "panic",
-        "fatal",
-        "oomkilled",
-        "out of memory",
-        "segmentation fault",
-    ]),
-    error: WordSearch::new(&["exception", "traceback"]),
+/// The words that make an info line an error, ignoring ASCII case: any of the fatal ones makes
+/// it critical, else any of the others a warning. Every info line is searched, so the search
+/// is one pass over it (seven window scans, then two passes, were up to ~4 % of a worker on
+/// the Kafka path).
+static FAILURE_WORDS: LazyLock<FailureWords> = LazyLock::new(|| {
+    FailureWords::new(
+        &[
+            "panic",
+            "fatal",
+            "oomkilled",
+            "out of memory",
+            "segmentation fault",
+        ],
+        &["exception", "traceback"],
+    )
 });
 
-/// Any of some words, ignoring ASCII case.
-struct WordSearch {
-    words: &'static [&'static str],
+struct FailureWords {
+    /// The fatal words, then the others (a pattern's index says which it is).
+    words: Vec<&'static str>,
+    fatal: usize,
     /// `None` only if the automaton could not be built (it always can for these words); the
     /// search then compares window by window.
     automaton: Option<AhoCorasick>,
 }
 
-impl WordSearch {
-    fn new(words: &'static [&'static str]) -> WordSearch {
+impl FailureWords {
+    fn new(fatal: &[&'static str], error: &[&'static str]) -> FailureWords {
+        let words: Vec<&'static str> = fatal.iter().chain(error).copied().collect();
         let automaton = AhoCorasick::builder()
             .ascii_case_insensitive(true)
-            .build(words)
+            .build(&words)
             .ok();
-        WordSearch { words, automaton }
+        FailureWords {
+            words,
+            fatal: fatal.len(),
+            automaton,
+        }
     }
 
-    fn is_match(&self, hay: &[u8]) -> bool {
-        match &self.automaton {
-            Some(a) => a.is_match(hay),
-            None => self.words.iter().any(|w| {
+    fn severity(&self, hay: &[u8]) -> Option<Severity> {
+        // Overlapping matches: a fatal word is found even where it shares letters with an
+        // earlier error word.
+        match self
+            .automaton
+            .as_ref()
+            .and_then(|a| a.try_find_overlapping_iter(hay).ok())
+        {
+            Some(hits) => self.classify(hits.map(|m| m.pattern().as_usize())),
+            None => self.classify(self.words.iter().enumerate().filter_map(|(i, w)| {
                 let n = w.as_bytes();
-                hay.len() >= n.len() && hay.windows(n.len()).any(|x| x.eq_ignore_ascii_case(n))
-            }),
+                let hit =
+                    hay.len() >= n.len() && hay.windows(n.len()).any(|x| x.eq_ignore_ascii_case(n));
+                hit.then_some(i)
+            })),
         }
+    }
+
+    /// Critical at the first fatal word, else a warning if there was any word.
+    fn classify(&self, patterns: impl Iterator<Item = usize>) -> Option<Severity> {
+        let mut found = None;
+        for pattern in patterns {
+            if pattern < self.fatal {
+                return Some(Severity::Critical);
+            }
+            found = Some(Severity::Warning);
+        }
+        found
     }
 }
 
@@ -296,6 +312,16 @@ mod tests {
             (
                 Level::Info,
                 "panic and exception: fatal wins",
+                Some(Severity::Critical),
+            ),
+            (
+                Level::Info,
+                "Traceback, then a PANIC: fatal wins wherever it is",
+                Some(Severity::Critical),
+            ),
+            (
+                Level::Info,
+                "segmentation faultraceback (sharing a letter)",
                 Some(Severity::Critical),
             ),
             (Level::Info, "GET /orders 200 12ms", None),
