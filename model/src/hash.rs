@@ -73,34 +73,43 @@ pub(crate) fn avalanche(mut x: u64) -> u64 {
     x
 }
 
-/// The Fx hash (as in rustc): a multiply-rotate per word. For in-process tables on hot paths
-/// whose keys are not attacker-chosen in a way that matters; not stable across releases.
+/// The Fx hash (as in rustc): a multiply-rotate per 8-byte word. For in-process tables on hot
+/// paths (the symbol pool, rules' groups, series identities) whose keys are not attacker-chosen
+/// in a way that matters; not stable across releases, unlike [`StableHasher`].
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct FxHasher(u64);
+pub struct FxHasher(u64);
+
+/// `HashMap<K, V, FxBuildHasher>`.
+pub type FxBuildHasher = BuildHasherDefault<FxHasher>;
 
 impl Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.add(u64::from_le_bytes(w));
+        // Whole words read directly; only the tail is padded (a copy of unknown length per
+        // word was most of hashing a group key).
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(w);
+            self.write_u64(u64::from_le_bytes(word));
         }
-        for &b in chunks.remainder() {
-            self.add(u64::from(b));
+        let tail = words.remainder();
+        if !tail.is_empty() {
+            let mut word = [0u8; 8];
+            word[..tail.len()].copy_from_slice(tail);
+            self.write_u64(u64::from_le_bytes(word));
         }
     }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
     fn write_usize(&mut self, v: usize) {
-        self.add(v as u64);
+        self.write_u64(v as u64);
     }
+
     fn finish(&self) -> u64 {
         self.0
-    }
-}
-
-impl FxHasher {
-    fn add(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
     }
 }
 
@@ -130,6 +139,27 @@ impl Hasher for Prehashed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The words the Fx hash mixes: whole 8-byte words, then the tail padded with zeros.
+    fn fx_reference(bytes: &[u8]) -> u64 {
+        let mut h = FxHasher::default();
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            h.write_u64(u64::from_le_bytes(word));
+        }
+        h.finish()
+    }
+
+    #[test]
+    fn fx_hashes_every_length_as_padded_words() {
+        let text: Vec<u8> = (0u8..40).collect();
+        for n in 0..text.len() {
+            let mut h = FxHasher::default();
+            h.write(&text[..n]);
+            assert_eq!(h.finish(), fx_reference(&text[..n]), "length {n}");
+        }
+    }
 
     #[test]
     fn stable_values_do_not_change() {

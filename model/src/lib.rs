@@ -30,7 +30,7 @@ pub use event::{
     Alert, AlertStatus, Attributes, Change, DecodeError, Event, EventBody, EventKind, Feedback,
     FeedbackAction, Labels, Level, Log, Metric, MetricKind, SeriesKeys, Span, SpanStatus,
 };
-pub use hash::{Prehashed, PrehashedMap, StableHasher};
+pub use hash::{FxBuildHasher, FxHasher, Prehashed, PrehashedMap, StableHasher};
 pub use history::{Fingerprint, PastIncident};
 pub use incident::{ChangeRef, Incident, IncidentStatus, OriginCandidate, SignalRef};
 pub use insight::{Explanation, Insight, Novelty, SimilarIncident, TimelineEntry};

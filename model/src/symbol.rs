@@ -3,12 +3,12 @@
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 use std::sync::{Arc, LazyLock, RwLock};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::hash::FxHasher;
+use crate::FxBuildHasher;
 
 /// Above this many distinct strings the pool stops growing: new strings are still correct
 /// `Symbol`s, just not shared. This bounds memory when a label turns out to be high-cardinality.
@@ -18,7 +18,7 @@ const POOL_CAPACITY: usize = 1 << 20;
 /// plain reference: cloning and dropping one touches no shared counter. A reference count
 /// would be written by every worker that decodes, exchanges or drops an event naming it —
 /// on the Kafka path that cache line bounced between cores several times per event.
-static POOL: LazyLock<RwLock<HashSet<&'static str, BuildHasherDefault<FxHasher>>>> =
+static POOL: LazyLock<RwLock<HashSet<&'static str, FxBuildHasher>>> =
     LazyLock::new(Default::default);
 
 /// Per thread, at most this many of the pool's strings are cached (a table of references:
@@ -26,7 +26,7 @@ static POOL: LazyLock<RwLock<HashSet<&'static str, BuildHasherDefault<FxHasher>>
 const LOCAL_CAPACITY: usize = 1 << 16;
 
 thread_local! {
-    static LOCAL: RefCell<HashSet<&'static str, BuildHasherDefault<FxHasher>>> =
+    static LOCAL: RefCell<HashSet<&'static str, FxBuildHasher>> =
         RefCell::new(HashSet::default());
 }
 

@@ -6,15 +6,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use kaizen_model::{
-    Explanation, IncidentStatus, Insight, Signal, SignalKind, SignalState, StableHasher, Symbol,
-    TimelineEntry, Timestamp,
+    Explanation, FxBuildHasher, IncidentStatus, Insight, Signal, SignalKind, SignalState,
+    StableHasher, Symbol, TimelineEntry, Timestamp,
 };
 
 use crate::aggregate::{Acc, AggFn};
 use crate::check::AggSpec;
 use crate::evidence::Evidence;
 use crate::expr::Ctx;
-use crate::fast_hash::FxBuild;
 use crate::filter::{RowKind, RuleRow};
 use crate::firing::{Lifecycle, Transition};
 use crate::graph::Dependencies;
@@ -137,7 +136,7 @@ type GroupKey = (u64, Vec<Value>);
 /// Stage two: [`RuleRow`]s and watermarks in, signals and insights out.
 pub struct RuleEvaluator {
     rules: Arc<RuleSet>,
-    groups: HashMap<GroupKey, Group, FxBuild>,
+    groups: HashMap<GroupKey, Group, FxBuildHasher>,
     timers: BTreeSet<(u64, u64, Vec<Value>)>,
     graph: Option<Arc<Dependencies>>,
 }

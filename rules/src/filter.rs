@@ -10,14 +10,16 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use kaizen_model::{Event, EventBody, Insight, Labels, Metric, Signal, StableHasher, Symbol};
+use kaizen_model::{
+    Event, EventBody, FxBuildHasher, FxHasher, Insight, Labels, Metric, Signal, StableHasher,
+    Symbol,
+};
 use kaizen_operators::{TemplateConfig, TemplateMiner};
 
 use crate::aggregate::Acc;
 use crate::dispatch::Dispatch;
 use crate::evidence::Evidence;
 use crate::expr::{Ctx, Expr};
-use crate::fast_hash::{Fx, FxBuild};
 use crate::graph::Dependencies;
 use crate::plan::{Rule, Shape};
 use crate::ruleset::RuleSet;
@@ -112,7 +114,7 @@ pub struct RuleFilter {
 /// Found by the addresses of its interned name and labels, and checked against them.
 #[derive(Default)]
 struct SeriesTexts {
-    texts: HashMap<u64, (Symbol, Labels, Value), FxBuild>,
+    texts: HashMap<u64, (Symbol, Labels, Value), FxBuildHasher>,
 }
 
 impl SeriesTexts {
@@ -120,7 +122,7 @@ impl SeriesTexts {
     const MAX: usize = 100_000;
 
     fn get(&mut self, m: &Metric) -> Value {
-        let mut h = Fx::default();
+        let mut h = FxHasher::default();
         h.write_u64(m.name.as_str().as_ptr() as u64);
         for (k, v) in m.labels.iter() {
             h.write_u64(k.as_str().as_ptr() as u64);
@@ -144,7 +146,7 @@ impl SeriesTexts {
 
 /// Groups by key, found by the key's hash computed once per row (one lookup, and no copy
 /// of the key unless the group is new).
-struct Groups<T>(HashMap<u64, Vec<(Vec<Value>, T)>, FxBuild>);
+struct Groups<T>(HashMap<u64, Vec<(Vec<Value>, T)>, FxBuildHasher>);
 
 impl<T> Default for Groups<T> {
     fn default() -> Self {
@@ -154,7 +156,7 @@ impl<T> Default for Groups<T> {
 
 /// The hash groups are found by (also what evidence budgets and misses are kept by).
 fn key_hash(key: &[Value]) -> u64 {
-    let mut h = Fx::default();
+    let mut h = FxHasher::default();
     key.hash(&mut h);
     h.finish()
 }
@@ -227,21 +229,21 @@ struct OpenSession {
 #[derive(Default)]
 struct Local {
     evidence: EvidenceBudget,
-    panes: HashMap<(u64, u64), PaneGroups, FxBuild>,
+    panes: HashMap<(u64, u64), PaneGroups, FxBuildHasher>,
     /// Open sessions: rule → group key → session.
-    sessions: HashMap<u64, Groups<OpenSession>, FxBuild>,
+    sessions: HashMap<u64, Groups<OpenSession>, FxBuildHasher>,
     /// No open session can end before this (a lower bound: sessions only grow).
     sessions_end: u64,
     /// The current row's group key (reused: most rows never need their own copy).
     key: Vec<Value>,
-    missed: std::collections::HashSet<(u64, u64), FxBuild>,
+    missed: std::collections::HashSet<(u64, u64), FxBuildHasher>,
 }
 
 /// Explanations show a few input events per window; describing every matching row would cost
 /// more than the rule itself. A few descriptions per (rule, group) per minute are enough.
 #[derive(Default)]
 struct EvidenceBudget {
-    spent: HashMap<(u64, u64), (u64, u8), FxBuild>,
+    spent: HashMap<(u64, u64), (u64, u8), FxBuildHasher>,
 }
 
 impl EvidenceBudget {

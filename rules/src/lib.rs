@@ -16,7 +16,6 @@ mod dispatch;
 mod evaluate;
 mod evidence;
 mod expr;
-mod fast_hash;
 mod filter;
 mod firing;
 mod fixtures;

@@ -5,8 +5,8 @@
 use std::hash::Hasher;
 
 use super::Metric;
-use crate::hash::{avalanche, FxHasher};
-use crate::{PrehashedMap, Symbol};
+use crate::hash::avalanche;
+use crate::{FxHasher, PrehashedMap, Symbol};
 
 /// Longest identity cached (service, name, and this many labels less one, as pairs).
 const MAX_WORDS: usize = 16;
