@@ -233,7 +233,7 @@ mod tests {
         assert_eq!(h.hash_one(&pooled), h.hash_one(&unpooled));
         assert_eq!(h.hash_one(&pooled), h.hash_one("orders"));
         assert_eq!(unpooled.clone().as_str(), "orders");
-        assert!(Symbol(Repr::Unpooled(Arc::from("a"))) < pooled);
+        assert!(Symbol::unpooled("a") < pooled);
     }
 
     #[test]
