@@ -15,9 +15,9 @@
 //! Not for: decoding (that is [`crate::codecs`]), nor reading the TOML file and `KAIZEN_…`
 //! overrides (the CLI does that).
 //!
-//! librdkafka is built from source with TLS (OpenSSL), SASL (GSSAPI through Cyrus libsasl2;
-//! PLAIN, SCRAM and OAUTHBEARER built in) and zstd; every `properties` entry of a config goes to
-//! librdkafka as is. Values of keys that look secret (`sasl.password`, `ssl.key.password`, …)
+//! librdkafka is built from source with TLS (OpenSSL), SASL PLAIN, SCRAM and OAUTHBEARER, and
+//! zstd; GSSAPI (Kerberos) needs Cyrus libsasl2 and is the `gssapi` feature. Every `properties`
+//! entry of a config goes to librdkafka as is. Values of keys that look secret (`sasl.password`, `ssl.key.password`, …)
 //! are never printed: not by `Debug`, not in errors.
 
 use std::collections::BTreeMap;
@@ -158,6 +158,19 @@ pub(crate) fn client_config(
             }
         }
     }
+    if !cfg!(feature = "gssapi") {
+        if let Some(mechanism) = properties
+            .get("sasl.mechanisms")
+            .or_else(|| properties.get("sasl.mechanism"))
+            .filter(|m| m.trim().eq_ignore_ascii_case("GSSAPI"))
+        {
+            return Err(KafkaError::Config(format!(
+                "sasl.mechanisms={mechanism} (Kerberos) needs kaizen built with `--features gssapi` \
+                 (links Cyrus libsasl2: Debian's libsasl2-dev); PLAIN, SCRAM-SHA-256/512 and \
+                 OAUTHBEARER work in every build"
+            )));
+        }
+    }
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", brokers.trim());
     for (key, value) in defaults {
@@ -220,7 +233,8 @@ mod tests {
     }
 
     /// librdkafka refuses to create a client whose config needs a feature it was built
-    /// without, so this proves the build has TLS, SASL (GSSAPI and SCRAM) and zstd.
+    /// without, so this proves the build has TLS, SASL (SCRAM; GSSAPI with the `gssapi`
+    /// feature, a clear refusal naming the feature without it) and zstd.
     #[test]
     fn librdkafka_is_built_with_tls_sasl_and_zstd() {
         let mut config = KafkaSinkConfig::new("127.0.0.1:1", "t");
@@ -228,16 +242,21 @@ mod tests {
             ("security.protocol", "SASL_SSL"),
             ("sasl.mechanisms", "GSSAPI"),
             ("sasl.kerberos.min.time.before.relogin", "0"),
-            ("compression.type", "zstd"),
         ] {
             config.properties.insert(k.into(), v.into());
         }
-        if let Err(e) = KafkaInsightSink::new(&config) {
-            panic!("GSSAPI over TLS with zstd: {e}");
+        match KafkaInsightSink::new(&config) {
+            Ok(_) => assert!(
+                cfg!(feature = "gssapi"),
+                "GSSAPI accepted without the feature"
+            ),
+            Err(e) if cfg!(feature = "gssapi") => panic!("GSSAPI over TLS: {e}"),
+            Err(e) => assert!(e.to_string().contains("--features gssapi"), "{e}"),
         }
         config.properties.clear();
         for (k, v) in [
             ("security.protocol", "SASL_SSL"),
+            ("compression.type", "zstd"),
             ("sasl.mechanisms", "SCRAM-SHA-512"),
             ("sasl.username", "kaizen"),
             ("sasl.password", "hunter2"),
