@@ -1,16 +1,21 @@
 //! kaizen's sources, sinks and codecs: how events get in and insights get out.
 //!
-//! Sources now: native JSON Lines from files, directories and stdin ([`JsonlSource`]). Sinks now:
-//! the terminal ([`TerminalSink`]), JSON Lines ([`JsonlSink`]) and a dead-letter file for input
-//! that could not be decoded ([`DeadLetterSink`]). Each source and sink is one module with a typed
-//! config; adding a format touches one file and its tests.
+//! Sources: Kafka consumer groups ([`kafka`]), HTTP webhooks and Slack button clicks ([`http`]),
+//! and JSON Lines from files, directories and stdin ([`JsonlSource`]), each message decoded by
+//! its format's codec ([`codecs`]: native, OTLP JSON and protobuf, Alertmanager, Grafana,
+//! PagerDuty, CloudWatch, Vector, Fluent Bit, prometheus-kafka-adapter, `auto`). Sinks: the
+//! terminal ([`TerminalSink`]), JSON Lines ([`JsonlSink`]), a Kafka topic, Slack (one message
+//! per incident, [`slack`]) and dead letters for input that could not be decoded (a file,
+//! [`DeadLetterSink`], or a Kafka topic). Metrics for `GET /metrics` are kept in [`metrics`].
+//! Each source and sink is one module with a typed config; adding a format touches one file
+//! and its tests.
 //!
 //! This crate knows nothing of detection or dataflow: it turns bytes into [`kaizen_model::Event`]s
 //! (or a [`DecodeFailure`] that says where and why) and [`kaizen_model::Insight`]s into bytes.
 
 pub mod codecs;
 mod dead_letter;
-pub mod duration_serde;
+pub use kaizen_model::duration_serde;
 mod history_file;
 pub mod http;
 mod jsonl_sink;

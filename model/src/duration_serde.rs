@@ -1,5 +1,8 @@
 //! Durations in configs: humantime strings (`"30s"`, `"250ms"`, `"2m"`) or integer
-//! milliseconds. `#[serde(with = "kaizen_connectors::duration_serde")]`.
+//! milliseconds. `#[serde(with = "kaizen_model::duration_serde")]`.
+//!
+//! The one reading of a duration every config of kaizen's shares, so that a bare integer means
+//! the same thing (milliseconds) wherever it is written.
 
 use std::time::Duration;
 

@@ -16,6 +16,7 @@
 //! assert_eq!(Event::from_json(&event.to_json()).unwrap(), event);
 //! ```
 
+pub mod duration_serde;
 mod event;
 mod hash;
 mod history;

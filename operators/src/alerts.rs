@@ -22,20 +22,20 @@ use crate::Detector;
 pub struct AlertConfig {
     /// A firing alert not re-sent for this long is resolved (Alertmanager's `resolve_timeout`):
     /// senders re-send firing alerts periodically.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "kaizen_model::duration_serde")]
     pub resolve_timeout: Duration,
     /// A resolve followed by a re-fire within this window is a flap: the alert stays open and
     /// its flap count goes up, instead of closing and reopening.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "kaizen_model::duration_serde")]
     pub flap_window: Duration,
     /// Labels that define a group (besides the service, which always does: a group never
     /// spans services).
     pub group_by: Vec<String>,
     /// A new group waits this long before its first signal, to collect its initial burst.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "kaizen_model::duration_serde")]
     pub group_wait: Duration,
     /// A changed group signals again at most this often.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "kaizen_model::duration_serde")]
     pub group_interval: Duration,
     /// Inhibition rules.
     pub inhibit_rules: Vec<InhibitRule>,
@@ -54,21 +54,6 @@ impl Default for AlertConfig {
             inhibit_rules: Vec::new(),
             silences: Vec::new(),
         }
-    }
-}
-
-/// Durations as whole seconds in config files.
-mod humantime_serde_compat {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_secs())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_secs)
     }
 }
 
