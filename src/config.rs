@@ -26,7 +26,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use kaizen_connectors::slack::{Secret, SecretRef, SlackConfig};
 use kaizen_connectors::{Format, HttpConfig};
 use kaizen_engine::{EngineConfig, LiveConfig};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// Everything `kaizen run` reads from `kaizen.toml`.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -50,7 +50,7 @@ pub struct Config {
 }
 
 /// `[engine]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineSection {
     /// Timely worker threads.
@@ -166,7 +166,7 @@ pub enum PropertyValue {
 }
 
 /// `[http]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpSection {
     /// Serve HTTP at all.
@@ -228,7 +228,7 @@ impl HttpSection {
 }
 
 /// `[sinks]`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SinksSection {
     /// Insights on stdout.
@@ -240,7 +240,7 @@ pub struct SinksSection {
 }
 
 /// How insights are printed on stdout.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StdoutFormat {
     /// One JSON object per insight version.
@@ -535,6 +535,69 @@ fn scalar_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 mod tests {
     use super::*;
 
+    /// Every key of every section, as `section.key` paths with the default's JSON value.
+    fn default_keys() -> Vec<(String, serde_json::Value)> {
+        fn walk(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, serde_json::Value)>) {
+            match v {
+                serde_json::Value::Object(map) if !map.is_empty() => {
+                    for (k, v) in map {
+                        walk(&format!("{prefix}.{k}"), v, out);
+                    }
+                }
+                _ => out.push((prefix.to_owned(), v.clone())),
+            }
+        }
+        let mut out = Vec::new();
+        let sections = [
+            ("engine", serde_json::to_value(EngineSection::default())),
+            ("http", serde_json::to_value(HttpSection::default())),
+            (
+                "slack",
+                serde_json::to_value(SlackConfig::new("#incidents")),
+            ),
+            ("sinks", serde_json::to_value(SinksSection::default())),
+        ];
+        for (name, value) in sections {
+            walk(name, &value.unwrap(), &mut out);
+        }
+        out
+    }
+
+    fn toml_at<'a>(table: &'a toml::Table, path: &str) -> Option<&'a toml::Value> {
+        let mut parts = path.split('.');
+        let mut v = table.get(parts.next()?)?;
+        for p in parts {
+            v = v.as_table()?.get(p)?;
+        }
+        Some(v)
+    }
+
+    #[test]
+    fn the_example_config_names_every_key_with_its_default() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("kaizen.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        Config::parse(&text, &path, std::iter::empty()).unwrap_or_else(|e| panic!("{e:#}"));
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        for (key, default) in default_keys() {
+            let leaf = key.rsplit('.').next().unwrap();
+            match toml_at(&table, &key) {
+                // A key without a default is shown commented out.
+                None => assert!(
+                    default.is_null() && text.contains(&format!("# {leaf} = ")),
+                    "kaizen.example.toml lacks {key} (default {default})"
+                ),
+                Some(shown) => {
+                    let shown = serde_json::to_value(shown).unwrap();
+                    let secret_ref = shown.get("env").is_some() || shown.get("file").is_some();
+                    assert!(
+                        shown == default || secret_ref,
+                        "kaizen.example.toml shows {key} = {shown}, the default is {default}"
+                    );
+                }
+            }
+        }
+    }
+
     fn parse(text: &str, env: &[(&str, &str)]) -> Result<Config> {
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
         Config::parse(text, Path::new("/etc/kaizen/kaizen.toml"), env)
@@ -548,10 +611,11 @@ mod tests {
     fn the_example_config_reads_and_an_empty_one_is_all_defaults() {
         let c = parse(include_str!("../kaizen.example.toml"), &[]).unwrap();
         assert!(!c.kafka.as_ref().unwrap().topics.is_empty() && c.slack.is_some());
-        let topology = c.engine.topology.as_deref();
-        assert_eq!(topology, Some(Path::new("/etc/kaizen/topology.json")));
         // Debug (what a log would show) says where secrets come from, never what they are.
         assert!(format!("{c:?}").contains("KAFKA_PASSWORD"));
+        let c = parse("[engine]\ntopology = \"topology.json\"\n", &[]).unwrap();
+        let topology = c.engine.topology.as_deref();
+        assert_eq!(topology, Some(Path::new("/etc/kaizen/topology.json")));
         let c = parse("", &[]).unwrap();
         assert_eq!(
             (c.engine.workers, c.engine.lateness),

@@ -151,6 +151,34 @@ fn bad_lines_are_reported_with_file_and_line_and_skipped() {
 }
 
 #[test]
+fn logs_can_be_json_lines_for_log_pipelines() {
+    let dir = scratch("json-logs");
+    let path = dir.join("in.jsonl");
+    std::fs::write(&path, "{oops\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kaizen"))
+        .args(["replay", path.to_str().unwrap()])
+        .env("KAIZEN_LOG_FORMAT", "json")
+        .output()
+        .expect("the kaizen binary runs");
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warning = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|log| log["level"] == "WARN")
+        .unwrap_or_else(|| panic!("no JSON warning in {stderr}"));
+    let message = warning["fields"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("{}:1:", path.display())),
+        "{warning}"
+    );
+    assert!(warning["timestamp"].is_string(), "{warning}");
+    let out = kaizen(&["--log-format", "yaml", "replay", path.to_str().unwrap()]);
+    assert!(!out.status.success(), "an unknown log format is refused");
+}
+
+#[test]
 fn missing_and_empty_inputs_are_clear_errors() {
     let out = kaizen(&["replay", "/no/such/file.jsonl"]);
     assert!(!out.status.success());

@@ -1,5 +1,7 @@
 //! kaizen's benchmark harnesses: throughput, latency and memory of the engine on generated
-//! load, and (later) accuracy evaluations on the shared labelled data sets.
+//! load and on Kafka (`replay-throughput`, `kafka-throughput`, `rules-throughput`,
+//! `codec-throughput`), and accuracy on the shared labelled data sets and generated faults
+//! (`eval-templates`, `eval-nab`, `eval-rca`, `eval-scenarios`).
 //!
 //! Every binary prints machine-readable JSON lines so that `BENCHMARKS.md` can quote numbers
 //! anyone can reproduce. This crate is not a test suite: tests assert behaviour, benches measure.

@@ -9,11 +9,6 @@
 mod nisshi;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
-use std::pin::pin;
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::Thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kaizen_connectors::codecs::{decode_with, DecodeContext, Format};
@@ -42,30 +37,11 @@ macro_rules! fixture {
     };
 }
 
-/// Runs a future to completion on this thread (the admin client's futures need no runtime).
-fn block_on<F: Future>(future: F) -> F::Output {
-    struct Unpark(Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = pin!(future);
-    loop {
-        match future.as_mut().poll(&mut cx) {
-            Poll::Ready(out) => return out,
-            Poll::Pending => std::thread::park_timeout(Duration::from_millis(50)),
-        }
-    }
-}
-
 fn create_topic(broker: &Broker, name: &str, partitions: i32) {
     let admin: AdminClient<DefaultClientContext> = client(broker).create().expect("admin client");
     let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let results = block_on(admin.create_topics([&topic], &options))
+    let results = pollster::block_on(admin.create_topics([&topic], &options))
         .unwrap_or_else(|e| panic!("create topic {name}: {e}\n{}", broker.log()));
     for result in results {
         if let Err((topic, code)) = result {

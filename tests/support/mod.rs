@@ -41,26 +41,6 @@ pub fn client(broker: &Broker) -> ClientConfig {
     c
 }
 
-/// Runs a future to completion on this thread (the admin client's futures need no runtime).
-pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        match future.as_mut().poll(&mut cx) {
-            Poll::Ready(out) => return out,
-            Poll::Pending => std::thread::park_timeout(Duration::from_millis(50)),
-        }
-    }
-}
-
 /// Creates single-partition topics.
 pub fn create_topics(broker: &Broker, names: &[&str]) {
     let admin: AdminClient<DefaultClientContext> = client(broker).create().expect("admin client");
@@ -69,7 +49,8 @@ pub fn create_topics(broker: &Broker, names: &[&str]) {
         .map(|n| NewTopic::new(n, 1, TopicReplication::Fixed(1)))
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    for result in block_on(admin.create_topics(&topics, &options)).expect("create topics") {
+    for result in pollster::block_on(admin.create_topics(&topics, &options)).expect("create topics")
+    {
         if let Err((topic, code)) = result {
             panic!("create topic {topic}: {code}");
         }

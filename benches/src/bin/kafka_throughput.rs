@@ -370,26 +370,6 @@ fn client(brokers: &str, properties: &[(String, String)]) -> ClientConfig {
     c
 }
 
-/// Runs a future to completion on this thread (the admin client's futures need no runtime).
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    use std::task::{Context as TaskContext, Poll, Wake, Waker};
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = TaskContext::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        match future.as_mut().poll(&mut cx) {
-            Poll::Ready(out) => return out,
-            Poll::Pending => std::thread::park_timeout(Duration::from_millis(50)),
-        }
-    }
-}
-
 fn create_topics(config: &ClientConfig, names: &[(&str, i32)]) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = config.create()?;
     let topics: Vec<NewTopic> = names
@@ -397,7 +377,7 @@ fn create_topics(config: &ClientConfig, names: &[(&str, i32)]) -> Result<()> {
         .map(|(n, p)| NewTopic::new(n, *p, TopicReplication::Fixed(1)))
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    for result in block_on(admin.create_topics(&topics, &options))? {
+    for result in pollster::block_on(admin.create_topics(&topics, &options))? {
         if let Err((topic, code)) = result {
             bail!("create topic {topic}: {code}");
         }
