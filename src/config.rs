@@ -177,8 +177,13 @@ pub struct HttpSection {
     pub ingest_token: Option<SecretRef>,
     /// Largest webhook body, bytes.
     pub max_body_bytes: usize,
-    /// Requests served at once.
+    /// Webhook bodies decoded at once (health and metrics never wait for them).
     pub workers: usize,
+    /// Connections open at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// How long a client may take to send a request head (also the keep-alive idle time).
+    #[serde(with = "kaizen_connectors::duration_serde")]
+    pub head_timeout: Duration,
     /// Serve `POST /slack/interactions` (needs `[slack]` and its signing secret).
     pub slack_interactions: bool,
     /// How long a webhook may wait for room in the engine's queue before a 503.
@@ -195,6 +200,8 @@ impl Default for HttpSection {
             ingest_token: None,
             max_body_bytes: d.max_body_bytes,
             workers: d.workers,
+            max_connections: d.max_connections,
+            head_timeout: d.idle_timeout,
             slack_interactions: true,
             enqueue_timeout: d.enqueue_timeout,
         }
@@ -219,6 +226,8 @@ impl HttpSection {
             listen: self.listen.clone(),
             max_body_bytes: self.max_body_bytes,
             workers: self.workers,
+            max_connections: self.max_connections,
+            idle_timeout: self.head_timeout,
             ingest_token,
             slack_signing_secret,
             enqueue_timeout: self.enqueue_timeout,
@@ -353,8 +362,9 @@ impl Config {
         if self.http.enabled && self.http.listen.trim().is_empty() {
             bail!("http.listen is empty");
         }
-        if self.http.max_body_bytes == 0 || self.http.workers == 0 {
-            bail!("http.max_body_bytes and http.workers must be at least 1");
+        if self.http.max_body_bytes == 0 || self.http.workers == 0 || self.http.max_connections == 0
+        {
+            bail!("http.max_body_bytes, http.workers and http.max_connections must be at least 1");
         }
         if let Some(s) = &self.slack {
             if s.routing.default_channel.trim().is_empty() {

@@ -18,14 +18,14 @@
 //! `Retry-After` (webhook senders retry), never an unbounded wait. Requests, events, decode
 //! errors and dead letters are counted in the registry.
 //!
-//! Not for: TLS (put a proxy in front), HTTP/2, compressed bodies (415), or running the
-//! engine. The server is written on `std::net` rather than a crate so that every limit —
-//! threads, queued connections, head and body size, time per request — is enforced by code
-//! in this module: a client can make it allocate no more than the limits and hold no more
-//! than a worker for `request_timeout`.
+//! The server is hyper (HTTP/1.1 and HTTP/2) under an axum router, on a tokio runtime of its
+//! own (two threads, plus one blocking thread per ingest worker), so the engine's threads
+//! stay as they are and health answers while ingest is saturated or clients are slow.
+//!
+//! Not for: TLS (put a proxy in front), compressed bodies (415), or running the engine.
 
-use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +38,6 @@ use crate::slack::Secret;
 
 mod routes;
 mod server;
-mod wire;
 
 /// Where the server listens, its limits and its secrets (already loaded).
 #[derive(Clone, Debug)]
@@ -47,8 +46,11 @@ pub struct HttpConfig {
     pub listen: String,
     /// Largest request body accepted (413 beyond).
     pub max_body_bytes: usize,
-    /// Connection worker threads: requests served at once.
+    /// Ingest requests decoded and enqueued at once, each on a thread of its own; more wait
+    /// up to `enqueue_timeout`, then get 503. Health and metrics never wait for them.
     pub workers: usize,
+    /// Connections open at once; past it, new ones wait in the kernel's backlog.
+    pub max_connections: usize,
     /// When set, `POST /ingest/*` requires `Authorization: Bearer <token>`.
     pub ingest_token: Option<Secret>,
     /// When set, `POST /slack/interactions` is served and verified with it; otherwise 404.
@@ -57,9 +59,10 @@ pub struct HttpConfig {
     pub enqueue_timeout: Duration,
     /// The `Retry-After` of a 503 (whole seconds, at least 1).
     pub retry_after: Duration,
-    /// Time allowed to read one request (head and body) and to write its answer.
+    /// Time allowed for one request, from its head to its answer (408 past it).
     pub request_timeout: Duration,
-    /// How long an idle keep-alive connection is kept.
+    /// Time allowed to send a complete request head, on a new connection and between the
+    /// requests of a kept-alive one: a slow or silent client is closed after it.
     pub idle_timeout: Duration,
 }
 
@@ -72,6 +75,7 @@ impl Default for HttpConfig {
             listen: DEFAULT_LISTEN.into(),
             max_body_bytes: 4 * 1024 * 1024,
             workers: 4,
+            max_connections: 1024,
             ingest_token: None,
             slack_signing_secret: None,
             enqueue_timeout: Duration::from_secs(1),
@@ -154,17 +158,18 @@ pub enum HttpError {
         /// The cause.
         source: std::io::Error,
     },
-    /// A thread could not be started.
+    /// The runtime's threads could not be started.
     #[error("cannot start the HTTP server threads: {0}")]
     Spawn(std::io::Error),
 }
 
 /// The running server. [`HttpServer::shutdown`] (or dropping it) stops accepting, finishes
-/// the requests in progress and joins every thread.
+/// the requests in progress and stops the runtime's threads.
 pub struct HttpServer {
     addr: SocketAddr,
-    shared: Arc<server::Shared>,
-    threads: Option<server::Threads>,
+    runtime: Option<tokio::runtime::Runtime>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    serving: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for HttpServer {
@@ -173,36 +178,50 @@ impl std::fmt::Debug for HttpServer {
     }
 }
 
+/// Threads of the runtime that run connections (not the ingest workers, which block).
+const RUNTIME_THREADS: usize = 2;
+
 impl HttpServer {
-    /// Binds `config.listen` and starts serving.
+    /// Binds `config.listen` and starts serving. Call it from outside any tokio runtime: the
+    /// server runs on its own.
     pub fn start(config: HttpConfig, deps: HttpDeps) -> Result<HttpServer, HttpError> {
-        let listener = TcpListener::bind(&config.listen).map_err(|source| HttpError::Bind {
+        let bind_error = |source| HttpError::Bind {
             addr: config.listen.clone(),
             source,
-        })?;
-        let addr = listener.local_addr().map_err(|source| HttpError::Bind {
-            addr: config.listen.clone(),
-            source,
-        })?;
-        let workers = config.workers;
-        let shared = Arc::new(server::Shared {
-            router: routes::Router::new(config, deps),
-            stopping: AtomicBool::new(false),
-            waiting: AtomicUsize::new(0),
-        });
-        let threads = server::spawn(listener, shared.clone(), workers).map_err(HttpError::Spawn)?;
+        };
+        let listener = std::net::TcpListener::bind(&config.listen).map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
+        listener.set_nonblocking(true).map_err(bind_error)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(RUNTIME_THREADS)
+            .max_blocking_threads(config.workers.max(1))
+            .thread_name("kaizen-http")
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(HttpError::Spawn)?;
+        let listener = {
+            let _entered = runtime.enter();
+            tokio::net::TcpListener::from_std(listener).map_err(bind_error)?
+        };
+        let limits = server::Limits {
+            max_connections: config.max_connections,
+            head_timeout: config.idle_timeout.min(config.request_timeout),
+            drain: config.request_timeout + config.enqueue_timeout,
+        };
+        let slack = config.slack_signing_secret.is_some();
+        let router = routes::router(config, deps);
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let serving = runtime.spawn(server::serve(listener, router, limits, stopped));
         tracing::info!(
             "HTTP on {addr}: /metrics /livez /readyz /ingest/{{format}}{}",
-            if shared.router.config().slack_signing_secret.is_some() {
-                " /slack/interactions"
-            } else {
-                ""
-            }
+            if slack { " /slack/interactions" } else { "" }
         );
         Ok(HttpServer {
             addr,
-            shared,
-            threads: Some(threads),
+            runtime: Some(runtime),
+            stop: Some(stop),
+            serving: Some(serving),
         })
     }
 
@@ -211,18 +230,29 @@ impl HttpServer {
         self.addr
     }
 
-    /// Stops accepting connections, lets the requests in progress finish (each within
-    /// `request_timeout` plus `enqueue_timeout`), closes idle connections and joins the
-    /// threads. New connections are refused from the moment this is called.
+    /// Stops accepting connections, closes idle ones, lets the requests in progress finish
+    /// (within `request_timeout` plus `enqueue_timeout`) and stops the threads. New
+    /// connections are refused once this returns.
     pub fn shutdown(mut self) {
         self.stop();
     }
 
     fn stop(&mut self) {
-        if let Some(threads) = self.threads.take() {
-            server::stop(&self.shared, threads);
-            tracing::info!("HTTP on {} stopped", self.addr);
+        let Some(runtime) = self.runtime.take() else {
+            return;
+        };
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
         }
+        if let Some(serving) = self.serving.take() {
+            if runtime.block_on(serving).is_err() {
+                tracing::error!("the HTTP accept loop panicked");
+            }
+        }
+        // An ingest worker still blocked on a full engine channel gets up to its
+        // `enqueue_timeout` of that second.
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        tracing::info!("HTTP on {} stopped", self.addr);
     }
 }
 

@@ -1,41 +1,44 @@
 //! What each route answers: metrics, liveness, readiness, webhook ingest and Slack clicks.
 //!
-//! For: deciding from a request head alone whether to read the body at all (unknown route,
-//! wrong method, missing token, declared size over the limit: answered before a byte of body
-//! is read), then turning the body into events for the engine's channel and an answer. Not
-//! for: sockets or HTTP framing (`wire.rs`, `server.rs`).
+//! For: the axum [`Router`] of kaizen's endpoint. Health and metrics answer on the runtime's
+//! threads at once. Ingest and Slack clicks decode and enqueue on blocking threads, at most
+//! `workers` requests at a time, so a flood of ingest (or an engine that is slow to take
+//! events) never delays `/livez`. What can be refused from the head — token, format, declared
+//! size, compression — is refused before a byte of body is read. Not for: sockets, connection
+//! limits, head deadlines or shutdown (`server.rs`).
 
 use std::net::SocketAddr;
 use std::sync::mpsc::TrySendError;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
 
 use kaizen_model::{Event, Timestamp};
 
-use super::wire::{Head, Response};
 use super::{HttpConfig, HttpDeps, RejectedPayload};
 use crate::codecs::{self, DecodeContext, Format};
-use crate::metrics::{DEAD_LETTERS, DECODE_ERRORS, EVENTS_IN};
+use crate::metrics::{DEAD_LETTERS, DECODE_ERRORS, EVENTS_IN, HTTP_REQUESTS};
 use crate::slack::interactions::handle_interaction;
 
-/// The path prefix of webhook ingest.
-const INGEST_PREFIX: &str = "/ingest/";
 /// The Slack interactivity endpoint.
 const SLACK_PATH: &str = "/slack/interactions";
 /// The format label of Slack clicks in the metrics.
 const SLACK_FORMAT: &str = "slack_interactions";
-
-/// A request the router accepted from its head.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Route {
-    Metrics,
-    Livez,
-    Readyz,
-    Ingest(Format),
-    Slack,
-}
+/// The content type of the text exposition format 0.0.4.
+const EXPOSITION: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The `route` label of a path in `kaizen_http_requests_total`: a fixed set, so no request
 /// can grow the number of series.
@@ -45,129 +48,205 @@ pub(super) fn route_label(path: &str) -> &'static str {
         "/livez" => "/livez",
         "/readyz" => "/readyz",
         SLACK_PATH => SLACK_PATH,
-        p if p.starts_with(INGEST_PREFIX) => "/ingest",
+        p if p.starts_with("/ingest/") => "/ingest",
         _ => "other",
     }
 }
 
-/// The routes, with everything they need.
-pub(super) struct Router {
+/// What the handlers share.
+struct App {
     config: HttpConfig,
     deps: HttpDeps,
+    /// One permit per request decoding or enqueueing now (each on a blocking thread).
+    decoders: Semaphore,
 }
 
-impl Router {
-    pub fn new(config: HttpConfig, deps: HttpDeps) -> Self {
-        Router { config, deps }
+/// The routes, their request deadline, request counting and request logs.
+pub(super) fn router(config: HttpConfig, deps: HttpDeps) -> Router {
+    let deadline = config.request_timeout;
+    let app = Arc::new(App {
+        decoders: Semaphore::new(config.workers.max(1)),
+        config,
+        deps,
+    });
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/livez", get(|| async { text(StatusCode::OK, "ok") }))
+        .route("/readyz", get(readyz))
+        .route("/ingest/{format}", post(ingest))
+        .route(SLACK_PATH, post(slack))
+        .fallback(|| async { text(StatusCode::NOT_FOUND, "not found") })
+        // A request (head, body, decoding, waiting for the engine) has `request_timeout`.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            deadline,
+        ))
+        .layer(middleware::from_fn_with_state(app.clone(), count))
+        .layer(TraceLayer::new_for_http())
+        .with_state(app)
+}
+
+async fn count(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let route = route_label(req.uri().path());
+    let resp = next.run(req).await;
+    app.deps
+        .metrics
+        .counter(
+            &HTTP_REQUESTS,
+            &[("route", route), ("code", resp.status().as_str())],
+        )
+        .inc();
+    resp
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let body = app.deps.metrics.render();
+    ([(header::CONTENT_TYPE, EXPOSITION)], body).into_response()
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    if app.deps.readiness.is_ready() {
+        text(StatusCode::OK, "ready")
+    } else {
+        text(StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    }
+}
+
+async fn ingest(State(app): State<Arc<App>>, Path(name): Path<String>, req: Request) -> Response {
+    // The token first, so that nothing else is told to an unauthenticated caller.
+    if let Some(refused) = app.refuse_unauthorized(req.headers()) {
+        return refused;
+    }
+    let Ok(format) = name.parse::<Format>() else {
+        let formats: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+        let error = json!({"error": format!("unknown format {name:?}"), "formats": formats});
+        return json_response(StatusCode::NOT_FOUND, &error);
+    };
+    let peer = peer(&req);
+    let body = match app.read_body(req).await {
+        Ok(body) => body,
+        Err(refused) => return refused.into_response(),
+    };
+    app.clone()
+        .off_thread(move |app| app.decode_and_enqueue(format, &body, peer))
+        .await
+}
+
+async fn slack(State(app): State<Arc<App>>, req: Request) -> Response {
+    if app.config.slack_signing_secret.is_none() {
+        return text(
+            StatusCode::NOT_FOUND,
+            "Slack interactivity is not configured",
+        );
+    }
+    let peer = peer(&req);
+    let headers = req.headers().clone();
+    let body = match app.read_body(req).await {
+        Ok(body) => body,
+        Err(refused) => return refused.into_response(),
+    };
+    app.clone()
+        .off_thread(move |app| app.click(&headers, &body, peer))
+        .await
+}
+
+fn peer(req: &Request) -> Option<SocketAddr> {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+}
+
+impl App {
+    /// 401 unless the configured token (if any) is given.
+    fn refuse_unauthorized(&self, headers: &HeaderMap) -> Option<Response> {
+        let token = self.config.ingest_token.as_ref()?;
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, rest) = v.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            })
+            .unwrap_or("");
+        if constant_time_eq(given.as_bytes(), token.expose().as_bytes()) {
+            return None;
+        }
+        let mut resp = json_response(
+            StatusCode::UNAUTHORIZED,
+            &json!({"error": "a valid bearer token is required"}),
+        );
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"kaizen\""),
+        );
+        Some(resp)
     }
 
-    pub fn config(&self) -> &HttpConfig {
-        &self.config
-    }
-
-    pub fn deps(&self) -> &HttpDeps {
-        &self.deps
-    }
-
-    /// Decides from the head alone. `Err` is the answer, given without reading the body.
-    pub fn check(&self, head: &Head) -> Result<Route, Response> {
-        let path = head.path();
-        let (route, allowed) = match path {
-            "/metrics" => (Some(Route::Metrics), "GET, HEAD"),
-            "/livez" => (Some(Route::Livez), "GET, HEAD"),
-            "/readyz" => (Some(Route::Readyz), "GET, HEAD"),
-            SLACK_PATH => (Some(Route::Slack), "POST"),
-            p if p.starts_with(INGEST_PREFIX) => (None, "POST"),
-            _ => return Err(Response::text(404, "not found")),
-        };
-        let method_ok = match allowed {
-            "POST" => head.method == "POST",
-            _ => head.method == "GET" || head.method == "HEAD",
-        };
-        if !method_ok {
-            return Err(Response::text(405, "method not allowed").with_header("Allow", allowed));
-        }
-        if let Some(route) = route {
-            if route == Route::Slack && self.config.slack_signing_secret.is_none() {
-                return Err(Response::text(404, "Slack interactivity is not configured"));
-            }
-            if route == Route::Slack {
-                self.check_body_framing(head)?;
-            }
-            return Ok(route);
-        }
-        // Ingest: the token first, so that nothing else is told to an unauthenticated caller.
-        if let Some(token) = &self.config.ingest_token {
-            let given = head
-                .header("authorization")
-                .and_then(|v| {
-                    let (scheme, rest) = v.trim().split_once(' ')?;
-                    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-                })
-                .unwrap_or("");
-            if !constant_time_eq(given.as_bytes(), token.expose().as_bytes()) {
-                return Err(Response::json(
-                    401,
-                    &json!({"error": "a valid bearer token is required"}),
-                )
-                .with_header("WWW-Authenticate", "Bearer realm=\"kaizen\""));
+    /// The whole body, within `max_body_bytes`. Compressed bodies (415), transfer codings
+    /// other than chunked (501) and declared sizes over the limit (413) are refused from the
+    /// head; hyper sends `100 Continue` only once the body is read, so a client that asked
+    /// for it sends nothing it is refused for.
+    async fn read_body(&self, req: Request) -> Result<Bytes, BodyRefused> {
+        let limit = self.config.max_body_bytes;
+        let headers = req.headers();
+        if let Some(enc) = headers.get(header::CONTENT_ENCODING) {
+            if !enc
+                .as_bytes()
+                .trim_ascii()
+                .eq_ignore_ascii_case(b"identity")
+            {
+                return Err(BodyRefused::Compressed);
             }
         }
-        let name = &path[INGEST_PREFIX.len()..];
-        let format: Format = name.parse().map_err(|_| {
-            Response::json(
-                404,
-                &json!({"error": format!("unknown format {name:?}"), "formats": format_names()}),
-            )
-        })?;
-        self.check_body_framing(head)?;
-        Ok(Route::Ingest(format))
-    }
-
-    /// Refuses compressed bodies (415) and declared sizes over the limit (413).
-    fn check_body_framing(&self, head: &Head) -> Result<(), Response> {
-        if let Some(enc) = head.header("content-encoding") {
-            if !enc.trim().eq_ignore_ascii_case("identity") {
-                return Err(Response::json(
-                    415,
-                    &json!({"error": "compressed request bodies are not supported"}),
-                ));
+        for te in headers.get_all(header::TRANSFER_ENCODING) {
+            if !te.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked") {
+                return Err(BodyRefused::Coding);
             }
         }
-        let declared = head
-            .header("content-length")
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .unwrap_or(0);
-        if declared > self.config.max_body_bytes as u64 {
-            return Err(too_large(self.config.max_body_bytes));
+        if declared > limit as u64 {
+            return Err(BodyRefused::TooLarge(limit));
         }
-        Ok(())
+        match Limited::new(req.into_body(), limit).collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(e) if e.is::<LengthLimitError>() => Err(BodyRefused::TooLarge(limit)),
+            Err(e) => {
+                tracing::debug!("unreadable request body: {e}");
+                Err(BodyRefused::Malformed)
+            }
+        }
     }
 
-    /// Answers an accepted request.
-    pub fn handle(
+    /// Runs `work` on a blocking thread once one of the `workers` permits is free, waiting
+    /// at most `enqueue_timeout` for it (then 503: webhook senders retry).
+    async fn off_thread<F>(self: Arc<Self>, work: F) -> Response
+    where
+        F: FnOnce(&App) -> Response + Send + 'static,
+    {
+        let wait = self.config.enqueue_timeout;
+        let permit = match tokio::time::timeout(wait, self.decoders.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            _ => return self.busy("every ingest worker is busy; retry later", 0, 0),
+        };
+        let app = self.clone();
+        let done = tokio::task::spawn_blocking(move || work(&app)).await;
+        drop(permit);
+        done.unwrap_or_else(|e| {
+            tracing::error!("an ingest worker failed: {e}");
+            text(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        })
+    }
+
+    fn decode_and_enqueue(
         &self,
-        route: Route,
-        head: &Head,
+        format: Format,
         body: &[u8],
         peer: Option<SocketAddr>,
     ) -> Response {
-        match route {
-            Route::Metrics => Response {
-                status: 200,
-                content_type: "text/plain; version=0.0.4; charset=utf-8",
-                headers: Vec::new(),
-                body: self.deps.metrics.render().into_bytes(),
-            },
-            Route::Livez => Response::text(200, "ok"),
-            Route::Readyz if self.deps.readiness.is_ready() => Response::text(200, "ready"),
-            Route::Readyz => Response::text(503, "not ready"),
-            Route::Ingest(format) => self.ingest(format, body, peer),
-            Route::Slack => self.slack(head, body, peer),
-        }
-    }
-
-    fn ingest(&self, format: Format, body: &[u8], peer: Option<SocketAddr>) -> Response {
         let labels = [("source", "http"), ("format", format.name())];
         let ctx = DecodeContext {
             topic: None,
@@ -179,36 +258,36 @@ impl Router {
             self.deps.metrics.counter(&DECODE_ERRORS, &labels).inc();
             self.dead_letter(format.name(), &reason, body, peer);
             tracing::debug!(format = %format, peer = ?peer, "rejected webhook: {reason}");
-            return Response::json(400, &json!({"error": reason}));
+            return json_response(StatusCode::BAD_REQUEST, &json!({"error": reason}));
         }
         let n = events.len();
         match self.enqueue(events) {
             Ok(()) => {
                 self.deps.metrics.counter(&EVENTS_IN, &labels).add(n as u64);
-                Response::json(202, &json!({"accepted": n}))
+                json_response(StatusCode::ACCEPTED, &json!({"accepted": n}))
             }
             Err(refused) => self.refused(refused, n, &labels),
         }
     }
 
-    fn slack(&self, head: &Head, body: &[u8], peer: Option<SocketAddr>) -> Response {
+    fn click(&self, headers: &HeaderMap, body: &[u8], peer: Option<SocketAddr>) -> Response {
         let Some(secret) = &self.config.slack_signing_secret else {
-            return Response::text(404, "Slack interactivity is not configured");
+            return text(
+                StatusCode::NOT_FOUND,
+                "Slack interactivity is not configured",
+            );
         };
         let labels = [("source", "slack"), ("format", SLACK_FORMAT)];
-        let headers = head.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        match handle_interaction(secret, headers, body, SystemTime::now()) {
+        let pairs = headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
+        match handle_interaction(secret, pairs, body, SystemTime::now()) {
             Ok(events) => {
                 let n = events.len();
                 match self.enqueue(events) {
                     Ok(()) => {
                         self.deps.metrics.counter(&EVENTS_IN, &labels).add(n as u64);
-                        Response {
-                            status: 200,
-                            content_type: "text/plain; charset=utf-8",
-                            headers: Vec::new(),
-                            body: Vec::new(),
-                        }
+                        StatusCode::OK.into_response()
                     }
                     Err(refused) => self.refused(refused, n, &labels),
                 }
@@ -222,7 +301,8 @@ impl Router {
                     self.deps.metrics.counter(&DECODE_ERRORS, &labels).inc();
                     self.dead_letter(SLACK_FORMAT, &reason, body, peer);
                 }
-                Response::text(status, &reason)
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+                text(status, &reason)
             }
         }
     }
@@ -243,15 +323,23 @@ impl Router {
             labels[1].1,
             refused.accepted
         );
-        let retry = self.config.retry_after.as_secs().max(1);
-        Response::json(
-            503,
-            &json!({"error": error, "accepted": refused.accepted, "refused": n - refused.accepted}),
-        )
-        .with_header("Retry-After", retry.to_string())
+        self.busy(error, refused.accepted, n - refused.accepted)
     }
 
-    /// Hands events to the engine, waiting at most `enqueue_timeout` for room in all.
+    /// 503 with `Retry-After`.
+    fn busy(&self, error: &str, accepted: usize, refused: usize) -> Response {
+        let retry = self.config.retry_after.as_secs().max(1);
+        let mut resp = json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"error": error, "accepted": accepted, "refused": refused}),
+        );
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry));
+        resp
+    }
+
+    /// Hands events to the engine, waiting at most `enqueue_timeout` for room in all. This
+    /// runs on a blocking thread: the engine's channel is a std one.
     fn enqueue(&self, events: Vec<Event>) -> Result<(), Refused> {
         let deadline = Instant::now() + self.config.enqueue_timeout;
         for (i, event) in events.into_iter().enumerate() {
@@ -307,21 +395,64 @@ impl Router {
     }
 }
 
-/// How far [`Router::enqueue`] got before the channel refused.
+/// Why a body was not read (or not to its end).
+enum BodyRefused {
+    Compressed,
+    Coding,
+    TooLarge(usize),
+    Malformed,
+}
+
+impl IntoResponse for BodyRefused {
+    fn into_response(self) -> Response {
+        let (status, error) = match self {
+            BodyRefused::Compressed => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "compressed request bodies are not supported".to_owned(),
+            ),
+            BodyRefused::Coding => (
+                StatusCode::NOT_IMPLEMENTED,
+                "only the chunked transfer coding is supported".to_owned(),
+            ),
+            BodyRefused::TooLarge(limit) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body larger than {limit} bytes"),
+            ),
+            BodyRefused::Malformed => (StatusCode::BAD_REQUEST, "malformed request body".into()),
+        };
+        let mut resp = json_response(status, &json!({ "error": error }));
+        // The rest of the body is not read: the connection cannot carry another request.
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        resp
+    }
+}
+
+/// How far [`App::enqueue`] got before the channel refused.
 struct Refused {
     accepted: usize,
     closed: bool,
 }
 
-pub(super) fn too_large(limit: usize) -> Response {
-    Response::json(
-        413,
-        &json!({"error": format!("request body larger than {limit} bytes")}),
+/// A `text/plain` answer; a newline is added.
+fn text(status: StatusCode, msg: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{msg}\n"),
     )
+        .into_response()
 }
 
-fn format_names() -> Vec<&'static str> {
-    Format::ALL.iter().map(|f| f.name()).collect()
+fn json_response(status: StatusCode, value: &serde_json::Value) -> Response {
+    let mut body = value.to_string();
+    body.push('\n');
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from(body),
+    )
+        .into_response()
 }
 
 fn now_timestamp() -> Timestamp {
