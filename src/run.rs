@@ -12,8 +12,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use kaizen_connectors::kafka::KafkaSinkConfig;
 use kaizen_connectors::metrics::{
-    register_slack_stats, CONSUMER_LAG, DEAD_LETTERS, DECODE_ERRORS, EVENTS_IN, INSIGHTS_EMITTED,
-    LATE_EVENTS,
+    register_process_metrics, register_slack_stats, CONSUMER_LAG, DEAD_LETTERS, DECODE_ERRORS,
+    EVENTS_IN, INSIGHTS_EMITTED, LATE_EVENTS,
 };
 use kaizen_connectors::{
     load_history, read_topology, DeadLetterSink, DecodeFailure, HistoryWriter, HttpDeps,
@@ -61,6 +61,7 @@ impl InsightSink for Fanout {
 pub fn run(args: RunArgs) -> Result<()> {
     let config = Config::load(&args.config)?;
     let metrics = Arc::new(Registry::new());
+    register_process_metrics(&metrics);
     let readiness = Readiness::new();
     let mut engine = EngineConfig {
         workers: config.engine.workers.max(1),

@@ -8,6 +8,8 @@
 //! kept, cloned and bumped freely. Values owned elsewhere (the Slack queue depth, a consumer's
 //! lag) can be set from outside or read at scrape time through [`Registry::gauge_fn`].
 //!
+//! The standard `process_*` series come from [`register_process_metrics`].
+//!
 //! Not for: histograms or summaries, timestamps on samples, pushing to a gateway, or the
 //! OpenMetrics format. No dependency: names are sanitised rather than rejected, so no input
 //! (a topic name used as a label value, say) can make registration fail or panic.
@@ -18,6 +20,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::slack::SlackStatsHandle;
+
+mod process;
+pub use process::register_process_metrics;
 
 /// A metric family's name and help text. The well-known families are the constants below;
 /// callers may define their own with [`MetricDef::new`].
