@@ -1,7 +1,7 @@
 //! `kaizen demo`: a realistic incident story in the terminal, no Kafka, no network.
 
 use std::collections::BTreeMap;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -13,6 +13,7 @@ use kaizen_engine::EngineConfig;
 use kaizen_model::{Insight, Timestamp};
 use kaizen_simulator::{ground_truth, topology, write_scenario, ScenarioConfig};
 
+use crate::progress::ReplayProgress;
 use crate::replay::{color_allowed, run_replay, Rejected};
 
 #[derive(Args)]
@@ -118,18 +119,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
         ),
         latest: LatestInsights::default(),
     };
-    let show_progress = io::stderr().is_terminal();
-    let total = summary.events.max(1);
-    let mut progress = |n: u64, t: Option<Timestamp>| {
-        if show_progress {
-            eprint!(
-                "\r\x1b[2K  replaying: {:>3}% · {n} events · event time {}",
-                n * 100 / total,
-                t.map(|t| t.clock()).unwrap_or_default()
-            );
-            let _ = io::stderr().flush();
-        }
-    };
+    let bar = ReplayProgress::new(Some(summary.events));
+    let mut progress = |n: u64, t: Option<Timestamp>| bar.update(n, t);
     let inputs = expand_inputs(&[dir.join("events.jsonl")])?;
     let mut rejected = Rejected::new(None)?;
     let report = run_replay(
@@ -140,9 +131,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         Some(&mut progress),
         None,
     )?;
-    if show_progress {
-        eprint!("\r\x1b[2K");
-    }
+    bar.finish();
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
     }

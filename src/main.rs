@@ -4,6 +4,7 @@
 mod config;
 mod dead_letters;
 mod demo;
+mod progress;
 mod replay;
 mod rules;
 mod run;

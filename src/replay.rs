@@ -14,6 +14,8 @@ use kaizen_connectors::{
 };
 use kaizen_engine::{replay, EngineConfig, ReplayHooks, ReplayReport};
 
+use crate::progress::ReplayProgress;
+
 /// How insights are written.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum OutputFormat {
@@ -104,15 +106,18 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         )),
     };
     let mut rejected = Rejected::new(args.dead_letter.as_deref())?;
+    let bar = ReplayProgress::new(None);
+    let mut progress = |n: u64, t: Option<kaizen_model::Timestamp>| bar.update(n, t);
     let report = run_replay(
         JsonlSource::new(inputs),
         &config,
         sink.as_mut(),
         &mut rejected,
-        None,
+        Some(&mut progress),
         history.as_mut(),
-    )
-    .map_err(|e| match e {
+    );
+    bar.finish();
+    let report = report.map_err(|e| match e {
         kaizen_engine::EngineError::EmptyInput => {
             anyhow::anyhow!("the input is empty: no events in {}", names.join(", "))
         }
