@@ -1,4 +1,5 @@
 //! The `kaizen` binary end to end: the CLI contract later checks and users rely on.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

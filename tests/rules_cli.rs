@@ -1,4 +1,5 @@
 //! `kaizen rules check|test` and `kaizen replay --rules` end to end.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

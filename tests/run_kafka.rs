@@ -2,6 +2,7 @@
 //! `KAIZEN_TEST_BROKERS`): native events, Alertmanager webhooks and garbage produced to topics →
 //! kaizen → insights in a file and on the insights topic, garbage on the dead-letter topic with
 //! its reason; SIGTERM stops it cleanly.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod support;
 

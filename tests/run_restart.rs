@@ -19,6 +19,7 @@
 //! every later version is a `chat.update` of that message, and each message ends showing the
 //! incident's last version. After SIGTERM kaizen exits 0 having committed exactly up to the
 //! horizon before the incident still open; after SIGKILL the periodic commit it made holds.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! Every codec against real payloads (`tests/fixtures/codecs/`, sources in its README): what
 //! each sample decodes to, OTLP/protobuf bytes from the official encoder against their JSON
 //! twins, `auto` against every sample, and garbage that must be rejected without a panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use kaizen_connectors::codecs::{decode, decode_with, detect, CodecError, DecodeContext, Format};
 use kaizen_connectors::OtlpSignal;

@@ -1,5 +1,6 @@
 //! The HTTP endpoint over real sockets: the server on 127.0.0.1:0, a plain `TcpStream`
 //! client writing HTTP/1.1 by hand, the engine's channel read by the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 #[path = "support/slack_fixtures.rs"]
 mod slack_fixtures;

@@ -4,6 +4,7 @@
 //!
 //! Each test has its own broker (or unique topics and groups on a shared one). The first
 //! group join takes about 3 s on Nisshi, so each test waits up to 30 s for what it expects.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 #[path = "support/nisshi.rs"]
 mod nisshi;

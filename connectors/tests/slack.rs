@@ -4,6 +4,7 @@
 //! Delivery is configured ~50× faster than production (20 ms per channel instead of 1 s) so
 //! the suite runs in seconds; the two `Retry-After` waits are real seconds, because honouring
 //! them is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 #[path = "support/slack_fixtures.rs"]
 mod slack_fixtures;

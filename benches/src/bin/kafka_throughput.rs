@@ -27,6 +27,8 @@
 //!
 //! `cargo run --release -p kaizen-benches --bin kafka-throughput -- --events 1000000 --format native`
 
+// Test support shared with the Kafka tests: a broker that fails to start ends the bench.
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 #[path = "../../../connectors/tests/support/nisshi.rs"]
 mod nisshi;
 
