@@ -1,5 +1,6 @@
 //! The live driver's event time over several partitions, with a scripted source standing in
 //! for a consumer (the Kafka path itself is tested against a real broker in `tests/`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};

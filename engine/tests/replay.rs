@@ -1,4 +1,5 @@
 //! The engine end to end on small hand-written inputs: determinism, event time, bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use std::time::Duration;
 

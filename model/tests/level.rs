@@ -1,4 +1,5 @@
 //! `Level::parse_lenient` reads the spellings sources use, in any case, without allocating.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use kaizen_model::Level;
 

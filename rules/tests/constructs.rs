@@ -1,5 +1,6 @@
 //! Every construct of the rule language, compiled and run against events with expected
 //! output (the fixture runner's engine, in memory).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use std::sync::Arc;
 

@@ -1,4 +1,5 @@
 //! The shipped rule pack (`queries/default`) checks cleanly and passes its fixtures.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

@@ -52,6 +52,7 @@
 //! (`f(SELECT ...)`), which sqlparser's generic dialect does not parse; number literals that are
 //! not numbers and double-quoted string literals (sqlparser makes them names); the join's
 //! `unknown table` (qualifiers are checked first); a directory that cannot be listed.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use std::sync::Arc;
 

@@ -3,6 +3,7 @@
 //! FLOOR/CEIL check, and resolved insights still name their rule. And found while writing
 //! `errors.rs`: qualified labels, `'500ms'`, `IS TRUE` of NULL, SUBSTR / TRIM, and intervals
 //! long enough to overflow event time.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use std::sync::mpsc;
 use std::sync::Arc;

@@ -1,5 +1,6 @@
 //! Hot reload: unchanged rules keep their state, a broken edit is rejected with its location
 //! and the previous version keeps firing, a valid edit starts fresh.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use std::path::PathBuf;
 use std::sync::Arc;
