@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use hdrhistogram::Histogram;
+use crate::ddsketch::DdSketch;
 
 use crate::value::Value;
 
@@ -111,9 +111,6 @@ impl AggFn {
     }
 }
 
-/// Percentiles keep three decimal places of the values they see.
-const HIST_SCALE: f64 = 1000.0;
-
 /// An accumulator's state. Serializable: partial aggregates travel between workers.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Acc {
@@ -134,7 +131,7 @@ pub enum Acc {
     },
     /// Min / max / first / last.
     Pick(Value),
-    /// Percentiles: exact while small, an hdrhistogram beyond.
+    /// Percentiles: exact while small, a DDSketch beyond.
     Quantiles(Quantiles),
     /// A counter's increase.
     Counter {
@@ -343,59 +340,31 @@ impl Acc {
     }
 }
 
-/// Values for percentiles: kept exactly up to [`Quantiles::EXACT`], then in an hdrhistogram
-/// (three significant digits) so memory stays bounded however busy the window.
+/// Values for percentiles: kept exactly up to [`Quantiles::EXACT`], then in a [`DdSketch`]
+/// (every percentile within 1 % of the true value, negative values and ratios included) so
+/// memory stays bounded however busy the window.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Quantiles {
     /// Every value.
     Exact(Vec<f64>),
     /// Too many to keep.
-    Histogram(#[serde(with = "histogram_serde")] Box<Histogram<u64>>),
-}
-
-/// A histogram travels as its (value, count) pairs.
-mod histogram_serde {
-    use hdrhistogram::Histogram;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
-        let pairs: Vec<(u64, u64)> = h
-            .iter_recorded()
-            .map(|v| (v.value_iterated_to(), v.count_at_value()))
-            .collect();
-        pairs.serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Box<Histogram<u64>>, D::Error> {
-        let pairs = Vec::<(u64, u64)>::deserialize(d)?;
-        let mut h = Histogram::new(3).map_err(serde::de::Error::custom)?;
-        for (v, n) in pairs {
-            h.record_n(v, n).map_err(serde::de::Error::custom)?;
-        }
-        Ok(Box::new(h))
-    }
+    Sketch(Box<DdSketch>),
 }
 
 impl Quantiles {
-    /// Values kept exactly before switching to a histogram.
+    /// Values kept exactly before switching to a sketch.
     pub const EXACT: usize = 1024;
 
     fn record(&mut self, x: f64) {
         match self {
             Quantiles::Exact(v) if v.len() < Self::EXACT => v.push(x),
             Quantiles::Exact(v) => {
-                let values = std::mem::take(v);
-                if let Ok(h) = Histogram::new(3) {
-                    *self = Quantiles::Histogram(Box::new(h));
-                    for y in values {
-                        self.record(y);
-                    }
-                    self.record(x);
-                }
+                let mut sketch = DdSketch::new();
+                v.iter().for_each(|y| sketch.record(*y));
+                sketch.record(x);
+                *self = Quantiles::Sketch(Box::new(sketch));
             }
-            Quantiles::Histogram(h) => {
-                let _ = h.record((x.max(0.0) * HIST_SCALE).min(u64::MAX as f64 / 4.0) as u64);
-            }
+            Quantiles::Sketch(s) => s.record(x),
         }
     }
 
@@ -407,14 +376,11 @@ impl Quantiles {
                 merge_sorted(a, b);
             }
             (_, Quantiles::Exact(v)) => v.iter().for_each(|x| self.record(*x)),
-            (_, Quantiles::Histogram(h2)) => {
-                if let Quantiles::Exact(v) = self {
-                    let values = std::mem::take(v);
-                    *self = Quantiles::Histogram(h2.clone());
-                    values.into_iter().for_each(|x| self.record(x));
-                } else if let Quantiles::Histogram(h) = self {
-                    let _ = h.add(&**h2);
-                }
+            (Quantiles::Sketch(a), Quantiles::Sketch(b)) => a.merge(b),
+            (Quantiles::Exact(v), Quantiles::Sketch(b)) => {
+                let mut sketch = b.clone();
+                v.iter().for_each(|x| sketch.record(*x));
+                *self = Quantiles::Sketch(sketch);
             }
         }
     }
@@ -423,7 +389,7 @@ impl Quantiles {
         match self {
             Quantiles::Exact(v) if v.is_empty() => None,
             Quantiles::Exact(v) => {
-                // Nearest rank, as hdrhistogram reports it.
+                // Nearest rank, as the sketch reports it.
                 let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
                 if is_sorted(v) {
                     return Some(v[rank - 1]);
@@ -432,10 +398,7 @@ impl Quantiles {
                 sorted.sort_by(f64::total_cmp);
                 Some(sorted[rank - 1])
             }
-            // The middle of the bucket, not its top: 2500 reads as 2500, not 2501.
-            Quantiles::Histogram(h) => {
-                Some(h.median_equivalent(h.value_at_quantile(q)) as f64 / HIST_SCALE)
-            }
+            Quantiles::Sketch(s) => s.quantile(q),
         }
     }
 }
@@ -481,12 +444,26 @@ mod tests {
     }
 
     #[test]
-    fn percentiles_from_hdrhistogram() {
-        let xs: Vec<f64> = (1..=1000).map(f64::from).collect();
+    fn percentiles_past_the_exact_values_stay_within_one_percent() {
+        let xs: Vec<f64> = (1..=5000).map(f64::from).collect();
         let p99 = run(AggFn::Percentile(0.99), &xs)
             .as_num()
             .unwrap_or_default();
-        assert!((p99 - 990.0).abs() <= 1.0, "{p99}");
+        assert!((p99 - 4950.0).abs() <= 49.5, "{p99}");
+        // Ratios in [0, 1] and negative values: the old histogram made these 0.
+        let ratios: Vec<f64> = (0..4000).map(|i| f64::from(i) / 4000.0).collect();
+        for q in [0.5, 0.9, 0.99] {
+            let got = run(AggFn::Percentile(q), &ratios)
+                .as_num()
+                .unwrap_or_default();
+            let want = ((q * 4000.0).ceil() - 1.0) / 4000.0;
+            assert!((got - want).abs() <= 0.01 * want, "q={q}: {got} vs {want}");
+        }
+        let negatives: Vec<f64> = (1..=3000).map(|i| -f64::from(i) / 10.0).collect();
+        let p10 = run(AggFn::Percentile(0.1), &negatives)
+            .as_num()
+            .unwrap_or_default();
+        assert!((p10 - -270.0).abs() <= 2.7, "{p10}");
         let p50 = run(AggFn::Percentile(0.5), &[0.25, 0.5, 0.75])
             .as_num()
             .unwrap_or_default();

@@ -11,6 +11,7 @@
 
 mod aggregate;
 mod check;
+mod ddsketch;
 mod diagnostic;
 mod dispatch;
 mod evaluate;
