@@ -58,7 +58,8 @@ pub struct EngineSection {
     /// How late (event time) an event may be and still count.
     #[serde(with = "kaizen_connectors::duration_serde")]
     pub lateness: Duration,
-    /// Topology file (services, user-facing flags, depends-on edges).
+    /// Topology: kaizen's JSON, a Backstage catalog .yaml/.yml, or a directory of them
+    /// (docs/topology.md).
     pub topology: Option<PathBuf>,
     /// History of past incidents (JSONL, created if missing).
     pub history: Option<PathBuf>,

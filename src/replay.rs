@@ -31,7 +31,8 @@ pub struct ReplayArgs {
     /// order); `-` reads stdin.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
-    /// Topology file (services, user-facing flags, depends-on edges).
+    /// Topology: kaizen's JSON, a Backstage catalog .yaml/.yml, or a directory of them
+    /// (services, user-facing flags, dependencies; docs/topology.md).
     #[arg(long)]
     topology: Option<PathBuf>,
     /// Timely worker threads. The output is identical for any value.

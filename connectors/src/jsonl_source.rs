@@ -42,14 +42,20 @@ pub enum SourceError {
         /// Why.
         source: io::Error,
     },
-    /// The topology file is unusable.
-    #[error("{path}: {source}")]
+    /// The topology file is unusable. The message names the file and says why (`Display`
+    /// carries it all, so an error chain prints it once).
+    #[error("{}: {reason}", path.display())]
     Topology {
         /// Which file.
         path: PathBuf,
         /// Why.
-        source: kaizen_model::TopologyError,
+        reason: kaizen_model::TopologyError,
     },
+    /// A topology directory with no topology or catalog file in it.
+    #[error(
+        "no topology files in directory {0} (kaizen's .json, or Backstage .yaml/.yml catalog files)"
+    )]
+    NoTopologyFiles(PathBuf),
 }
 
 /// Expands paths into inputs: files as given, directories into their `.jsonl` / `.ndjson` files
@@ -107,13 +113,83 @@ fn open_error(path: &Path, source: io::Error) -> SourceError {
     }
 }
 
-/// Reads a topology file (`docs/formats.md`).
+/// Reads the topology (`docs/topology.md`). The shape is picked by extension: `.yaml` / `.yml`
+/// is a Backstage catalog file (`catalog-info.yaml`), anything else kaizen's JSON. A directory
+/// is every `.json`, `.yaml` and `.yml` file under it (recursively, hidden entries skipped, in
+/// path order) merged into one topology; there a YAML file with no Backstage entity in it is
+/// another tool's and skipped. Every error names the file.
 pub fn read_topology(path: &Path) -> Result<Topology, SourceError> {
+    if !path.is_dir() {
+        return read_topology_file(path);
+    }
+    let mut files = Vec::new();
+    collect_topology_files(path, &mut files)?;
+    files.sort();
+    let mut topology = Topology::default();
+    let mut read = 0;
+    for file in files {
+        let part = match read_topology_file(&file) {
+            Err(SourceError::Topology {
+                reason: kaizen_model::TopologyError::NoEntities,
+                ..
+            }) if is_yaml(&file) => continue,
+            part => part?,
+        };
+        read += 1;
+        topology = topology
+            .merge(part)
+            .map_err(|reason| SourceError::Topology {
+                path: file.clone(),
+                reason,
+            })?;
+    }
+    if read == 0 {
+        return Err(SourceError::NoTopologyFiles(path.to_owned()));
+    }
+    Ok(topology)
+}
+
+fn is_yaml(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    )
+}
+
+fn read_topology_file(path: &Path) -> Result<Topology, SourceError> {
     let text = std::fs::read_to_string(path).map_err(|e| open_error(path, e))?;
-    Topology::from_json(&text).map_err(|source| SourceError::Topology {
+    let parsed = if is_yaml(path) {
+        Topology::from_backstage_yaml(&text)
+    } else {
+        Topology::from_json(&text)
+    };
+    parsed.map_err(|reason| SourceError::Topology {
         path: path.to_owned(),
-        source,
+        reason,
     })
+}
+
+fn collect_topology_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), SourceError> {
+    let io_err = |source| SourceError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(io_err)? {
+        let path = entry.map_err(io_err)?.path();
+        if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'))
+        {
+            continue;
+        }
+        if path.is_dir() {
+            collect_topology_files(&path, out)?;
+        } else if is_yaml(&path) || path.extension().is_some_and(|e| e == "json") {
+            out.push(path);
+        }
+    }
+    Ok(())
 }
 
 /// A line that could not be decoded: where it was, why, and the line itself, so that nothing
@@ -328,6 +404,127 @@ mod tests {
             err.to_string(),
             "input not found: /definitely/not/here.jsonl"
         );
+    }
+
+    /// A fresh scratch directory for one test.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("kaizen-topo-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn topology_errors_name_the_file_and_the_key() {
+        let dir = scratch("bad");
+        let json = dir.join("topology.json");
+        std::fs::write(
+            &json,
+            r#"{"services":[{"name":"frontend"}],"edgse":[{"from":"frontend","to":"checkout"}]}"#,
+        )
+        .unwrap();
+        let msg = read_topology(&json).unwrap_err().to_string();
+        assert!(msg.starts_with(&format!("{}: ", json.display())), "{msg}");
+        assert!(msg.contains("unknown field `edgse`"), "{msg}");
+
+        let yaml = dir.join("catalog-info.yaml");
+        std::fs::write(
+            &yaml,
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {title: x}\n",
+        )
+        .unwrap();
+        let msg = read_topology(&yaml).unwrap_err().to_string();
+        assert!(msg.starts_with(&format!("{}: ", yaml.display())), "{msg}");
+        assert!(msg.contains("document 1 (Component)"), "{msg}");
+
+        let missing = dir.join("nope.json");
+        let msg = read_topology(&missing).unwrap_err().to_string();
+        assert!(msg.contains("nope.json"), "{msg}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn topology_shape_follows_the_extension() {
+        let dir = scratch("ext");
+        let json = dir.join("topology.json");
+        std::fs::write(
+            &json,
+            r#"{"services":[{"name":"frontend","user_facing":true}],
+                "edges":[{"from":"frontend","to":"checkout"}]}"#,
+        )
+        .unwrap();
+        let t = read_topology(&json).unwrap();
+        assert_eq!(t.edges().count(), 1);
+        assert!(t.service("checkout").is_some());
+
+        let yml = dir.join("catalog-info.yml");
+        std::fs::write(
+            &yml,
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: web}\n\
+             spec: {type: website, dependsOn: [component:default/api]}\n",
+        )
+        .unwrap();
+        let t = read_topology(&yml).unwrap();
+        assert!(t.service("web").unwrap().user_facing);
+        assert_eq!(t.edges().count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn topology_directory_merges_its_files() {
+        let dir = scratch("dir");
+        std::fs::create_dir_all(dir.join("checkout")).unwrap();
+        std::fs::create_dir_all(dir.join(".git")).unwrap();
+        std::fs::write(
+            dir.join("catalog-info.yaml"),
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: web}\n\
+             spec: {type: website, owner: team-web, dependsOn: [component:checkout]}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("checkout/catalog-info.yaml"),
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: checkout}\n\
+             spec: {owner: group:team-checkout, dependsOn: [resource:orders-db]}\n",
+        )
+        .unwrap();
+        // Another tool's YAML is skipped; hidden directories are not read.
+        std::fs::write(
+            dir.join("checkout/deploy.yaml"),
+            "apiVersion: apps/v1\nkind: Deployment\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join(".git/config.json"), "not json").unwrap();
+        std::fs::write(
+            dir.join("extra.json"),
+            r#"{"edges":[{"from":"checkout","to":"payments"}]}"#,
+        )
+        .unwrap();
+        let t = read_topology(&dir).unwrap();
+        let names: Vec<&str> = t.services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["web", "checkout", "orders-db", "payments"]);
+        let checkout = t.service("checkout").unwrap();
+        assert_eq!(checkout.owner.as_deref(), Some("team-checkout"));
+        assert_eq!(checkout.depends_on.len(), 2);
+
+        // Two files disagreeing about a service: the error names the second.
+        let conflict = dir.join("zz.json");
+        std::fs::write(
+            &conflict,
+            r#"{"services":[{"name":"web","owner":"team-other"}]}"#,
+        )
+        .unwrap();
+        let msg = read_topology(&dir).unwrap_err().to_string();
+        assert!(
+            msg.starts_with(&format!("{}: ", conflict.display())),
+            "{msg}"
+        );
+        assert!(msg.contains("owner"), "{msg}");
+
+        let empty = scratch("empty");
+        let msg = read_topology(&empty).unwrap_err().to_string();
+        assert!(msg.contains("no topology files"), "{msg}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&empty).unwrap();
     }
 
     #[test]

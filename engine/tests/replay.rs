@@ -338,3 +338,57 @@ fn edges_learned_from_spans_age_out_when_the_calls_stop() {
     assert_eq!(incidents_after_calls_stop(7200, hour), 2, "edge aged out");
     assert_eq!(incidents_after_calls_stop(7200, 3 * hour), 1, "longer ttl");
 }
+
+/// `frontend` and `checkout` alerting together, under `topology`: how many incidents.
+fn incidents_under(topology: Topology) -> usize {
+    let lines: Vec<String> = [(0, "firing"), (600, "resolved")]
+        .into_iter()
+        .flat_map(|(t, status)| {
+            [
+                alert(t, "checkout", "HighErrorRate", status),
+                alert(t + 40, "frontend", "HighErrorRate", status),
+            ]
+        })
+        .collect();
+    let config = EngineConfig {
+        topology,
+        ..EngineConfig::default()
+    };
+    let mut sink = kaizen_connectors::LatestInsights::default();
+    replay(
+        JsonlSource::from_reader(
+            "t",
+            std::io::Cursor::new((lines.join("\n") + "\n").into_bytes()),
+        ),
+        &config,
+        &mut sink,
+        ReplayHooks::default(),
+    )
+    .unwrap();
+    sink.by_id().len()
+}
+
+/// The measured bug: a topology's top-level `edges` list was ignored, so every service became
+/// its own incident. Edges, `depends_on` and a Backstage catalog now give the same graph.
+#[test]
+fn every_topology_shape_links_the_services() {
+    let services = r#"{"name":"frontend","user_facing":true},{"name":"checkout"}"#;
+    let unlinked = Topology::from_json(&format!(r#"{{"services":[{services}]}}"#)).unwrap();
+    assert_eq!(incidents_under(unlinked), 2);
+    let edges = Topology::from_json(&format!(
+        r#"{{"services":[{services}],"edges":[{{"from":"frontend","to":"checkout"}}]}}"#
+    ))
+    .unwrap();
+    assert_eq!(incidents_under(edges), 1);
+    let depends_on = Topology::from_json(
+        r#"{"services":[{"name":"frontend","user_facing":true,"depends_on":["checkout"]}]}"#,
+    )
+    .unwrap();
+    assert_eq!(incidents_under(depends_on), 1);
+    let backstage = Topology::from_backstage_yaml(
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: frontend}\n\
+         spec: {type: website, dependsOn: [component:default/checkout]}\n",
+    )
+    .unwrap();
+    assert_eq!(incidents_under(backstage), 1);
+}

@@ -334,6 +334,8 @@ impl Estate {
                             .map(|budget| 1.0 - budget),
                         latency_p99_ms: Some((s.base.p99 * 2.5 / 50.0).round() * 50.0),
                     }),
+                    lifecycle: None,
+                    system: None,
                 })
                 .collect(),
         }
