@@ -25,7 +25,10 @@ use kaizen_engine::{
 };
 
 use crate::config::{Config, StdoutFormat};
+
+mod engine_metrics;
 use crate::dead_letters::{DeadLetterFile, DeadLetterOut, DeadLettering, DeadLetters};
+use engine_metrics::EngineMetrics;
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -124,9 +127,10 @@ pub fn run(args: RunArgs) -> Result<()> {
         };
         dead_letters = dead_letter_out.map(DeadLetters::new);
         for (w, slot) in sources.iter_mut().enumerate() {
-            let source = KafkaLive::new(
-                KafkaSource::new(&source_config, w).context("cannot start the Kafka consumer")?,
-            );
+            let mut consumer =
+                KafkaSource::new(&source_config, w).context("cannot start the Kafka consumer")?;
+            consumer.time_decodes_into(&metrics);
+            let source = KafkaLive::new(consumer);
             match &dead_letters {
                 Some(dl) => slot.push(Box::new(DeadLettering::new(
                     source,
@@ -283,6 +287,13 @@ pub fn run(args: RunArgs) -> Result<()> {
             )
             .set(n as f64);
     };
+    let engine_metrics = EngineMetrics::new(metrics.clone());
+    let mut on_source_time =
+        |p: &kaizen_engine::Partition, ts: u64| engine_metrics.source_time(p, ts);
+    let mut on_frontier = |ts: u64| engine_metrics.frontier(ts);
+    let mut on_emitted = |i: &kaizen_model::Insight, since: Option<std::time::Duration>| {
+        engine_metrics.emitted(i, since)
+    };
     let mut on_commit_error =
         |e: &str| tracing::error!("offset commit failed (records will be re-read): {e}");
     readiness.set(true);
@@ -305,6 +316,9 @@ pub fn run(args: RunArgs) -> Result<()> {
             on_events: Some(&mut on_events),
             on_commit_error: Some(&mut on_commit_error),
             on_lag: Some(&mut on_lag),
+            on_source_time: Some(&mut on_source_time),
+            on_frontier: Some(&mut on_frontier),
+            on_emitted: Some(&mut on_emitted),
         },
         shutdown,
     )?;

@@ -48,6 +48,7 @@ pub use limits::check_message_limits;
 pub use queue::SlackStats;
 pub use routing::RoutingConfig;
 
+pub use client::RequestLatency;
 use client::SlackClient;
 use queue::{Shared, Worker};
 use state::StateFile;
@@ -80,6 +81,7 @@ pub enum SlackError {
 /// otherwise (re-emitting a delivered `(id, version)` sends nothing).
 pub struct SlackSink {
     shared: Arc<Shared>,
+    latency: RequestLatency,
     routing: RoutingConfig,
     worker: Option<JoinHandle<()>>,
 }
@@ -87,12 +89,20 @@ pub struct SlackSink {
 /// A cloneable view of a sink's counters, for a metrics endpoint that outlives borrows of
 /// the sink.
 #[derive(Clone)]
-pub struct SlackStatsHandle(Arc<Shared>);
+pub struct SlackStatsHandle {
+    shared: Arc<Shared>,
+    latency: RequestLatency,
+}
 
 impl SlackStatsHandle {
     /// The counters now.
     pub fn snapshot(&self) -> SlackStats {
-        self.0.stats()
+        self.shared.stats()
+    }
+
+    /// The request latency histograms.
+    pub fn latency(&self) -> &RequestLatency {
+        &self.latency
     }
 }
 
@@ -129,6 +139,7 @@ impl SlackSink {
             None => (None, Default::default()),
         };
         let shared = Shared::new(records);
+        let latency = client.latency();
         let worker = Worker {
             shared: shared.clone(),
             client,
@@ -141,6 +152,7 @@ impl SlackSink {
             .map_err(SlackError::Spawn)?;
         Ok(SlackSink {
             shared,
+            latency,
             routing: config.routing,
             worker: Some(handle),
         })
@@ -153,7 +165,10 @@ impl SlackSink {
 
     /// A handle on the counters that can be kept elsewhere.
     pub fn stats_handle(&self) -> SlackStatsHandle {
-        SlackStatsHandle(self.shared.clone())
+        SlackStatsHandle {
+            shared: self.shared.clone(),
+            latency: self.latency.clone(),
+        }
     }
 
     /// Flushes, then stops the delivery thread.

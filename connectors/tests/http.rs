@@ -185,15 +185,23 @@ fn drain(rx: &Receiver<Event>) -> Vec<Event> {
     rx.try_iter().collect()
 }
 
-/// Checks every line of a text exposition and returns its samples (`name{labels}` → value).
+/// Checks every line of an OpenMetrics text exposition and returns its samples
+/// (`name{labels}` → value).
 fn parse_exposition(text: &str) -> Vec<(String, f64)> {
     let mut samples = Vec::new();
-    let mut typed = std::collections::BTreeSet::new();
+    let mut typed = std::collections::BTreeMap::new();
+    assert!(text.ends_with("# EOF\n"), "no EOF marker: {text}");
     for line in text.lines() {
+        if line == "# EOF" {
+            continue;
+        }
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
-            assert!(["counter", "gauge"].contains(&kind), "{line}");
-            assert!(typed.insert(name.to_owned()), "TYPE twice: {line}");
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+            assert!(
+                typed.insert(name.to_owned(), kind.to_owned()).is_none(),
+                "TYPE twice: {line}"
+            );
             continue;
         }
         if line.starts_with("# HELP ") {
@@ -206,7 +214,17 @@ fn parse_exposition(text: &str) -> Vec<(String, f64)> {
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
             "{line}"
         );
-        assert!(typed.contains(name), "sample before its TYPE: {line}");
+        let family = typed.iter().find(|(family, kind)| {
+            let suffixes: &[&str] = match kind.as_str() {
+                "counter" => &["_total"],
+                "histogram" => &["_bucket", "_sum", "_count"],
+                _ => &[""],
+            };
+            suffixes
+                .iter()
+                .any(|s| name.strip_suffix(s) == Some(family.as_str()))
+        });
+        assert!(family.is_some(), "sample before its TYPE: {line}");
         if let Some(labels) = series.strip_prefix(name).filter(|l| !l.is_empty()) {
             assert!(labels.starts_with('{') && labels.ends_with('}'), "{line}");
             for pair in labels[1..labels.len() - 1].split("\",") {
@@ -264,15 +282,12 @@ fn health_readiness_and_metrics() {
     assert_eq!(m.status, 200);
     assert_eq!(
         m.header("content-type"),
-        Some("text/plain; version=0.0.4; charset=utf-8")
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
     );
     let text = m.text();
+    assert!(text.contains("# HELP kaizen_http_requests "), "{text}");
     assert!(
-        text.contains("# HELP kaizen_http_requests_total "),
-        "{text}"
-    );
-    assert!(
-        text.contains("# TYPE kaizen_http_requests_total counter\n"),
+        text.contains("# TYPE kaizen_http_requests counter\n"),
         "{text}"
     );
     let samples = parse_exposition(&text);

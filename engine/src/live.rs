@@ -18,6 +18,7 @@
 //! longer than `max_incident_hold` stops holding them back. At shutdown, once the sinks are
 //! flushed, a last commit covers everything delivered.
 
+mod arrivals;
 mod by_partition;
 mod clocks;
 mod commits;
@@ -30,6 +31,7 @@ use std::time::{Duration, Instant};
 use kaizen_connectors::InsightSink;
 use kaizen_model::{Event, Insight, PastIncident, Symbol};
 
+use self::arrivals::Arrivals;
 use self::by_partition::ByPartition;
 use self::clocks::{Clocks, SharedClocks};
 use self::commits::{Spans, Uncommitted};
@@ -162,6 +164,10 @@ pub type OnLate<'a> = &'a mut dyn FnMut(&Partition, i64, &Event);
 pub type OnEvents<'a> = &'a mut dyn FnMut(&Partition, u64);
 /// Messages left to read in a partition (consumer lag).
 pub type OnLag<'a> = &'a mut dyn FnMut(&Partition, i64);
+/// The newest event time (ms) read from a partition.
+pub type OnSourceTime<'a> = &'a mut dyn FnMut(&Partition, u64);
+/// An insight version emitted, with the time since its newest evidence was read.
+pub type OnEmitted<'a> = &'a mut dyn FnMut(&Insight, Option<Duration>);
 
 /// What happened besides insights (for metrics, logs and the dead-letter sink).
 #[derive(Default)]
@@ -178,6 +184,13 @@ pub struct LiveHooks<'a> {
     pub on_commit_error: Option<&'a mut dyn FnMut(&str)>,
     /// Consumer lag, reported with every commit round.
     pub on_lag: Option<OnLag<'a>>,
+    /// The newest event time (ms) read from a partition, after each poll that read any.
+    pub on_source_time: Option<OnSourceTime<'a>>,
+    /// The event time (ms) before which every insight has been emitted.
+    pub on_frontier: Option<&'a mut dyn FnMut(u64)>,
+    /// An insight version handed to the sinks, with the wall-clock time since its newest
+    /// evidence was read (when still known).
+    pub on_emitted: Option<OnEmitted<'a>>,
 }
 
 /// Totals of a live run.
@@ -207,7 +220,8 @@ enum Report {
     History(PastIncident),
     Rejected(Partition, i64, Vec<u8>, String),
     Late(Partition, i64, Event),
-    Events(Partition, u64),
+    /// Events fed, the newest event time read, and when.
+    Events(Partition, u64, Option<u64>, Instant),
     Frontier(u64),
     CommitError(String),
     Lag(Partition, i64),
@@ -270,6 +284,7 @@ pub fn run_live(
     let mut frontier = 0u64;
     let mut sink_error = None;
     let mut spans = Spans::default();
+    let mut arrivals = Arrivals::default();
     let horizon = live.commit_horizon.as_millis() as u64;
     let max_hold = live.max_incident_hold.as_millis() as u64;
     loop {
@@ -291,6 +306,10 @@ pub fn run_live(
                             sink_error = Some(e);
                         }
                     }
+                    if let Some(h) = hooks.on_emitted.as_mut() {
+                        let since = arrivals.reached(i.updated_at.as_millis());
+                        h(&i, since.map(|at| at.elapsed()));
+                    }
                 }
                 Report::History(p) => {
                     if let Some(h) = hooks.on_history.as_mut() {
@@ -309,13 +328,29 @@ pub fn run_live(
                         h(&p, o, &e);
                     }
                 }
-                Report::Events(p, n) => {
+                Report::Events(p, n, newest, at) => {
                     report.events += n;
-                    if let Some(h) = hooks.on_events.as_mut() {
-                        h(&p, n);
+                    if let Some(ts) = newest {
+                        arrivals.read(ts, at);
+                        if let Some(h) = hooks.on_source_time.as_mut() {
+                            h(&p, ts);
+                        }
+                    }
+                    if n > 0 {
+                        if let Some(h) = hooks.on_events.as_mut() {
+                            h(&p, n);
+                        }
                     }
                 }
-                Report::Frontier(f) => frontier = frontier.max(f),
+                Report::Frontier(f) => {
+                    frontier = frontier.max(f);
+                    // An insight names evidence at most the window and the lateness older
+                    // than the frontier; an hour covers both with room.
+                    arrivals.forget_before(frontier.saturating_sub(3_600_000));
+                    if let Some(h) = hooks.on_frontier.as_mut() {
+                        h(frontier);
+                    }
+                }
                 Report::CommitError(e) => {
                     if let Some(h) = hooks.on_commit_error.as_mut() {
                         h(&e);
@@ -508,8 +543,8 @@ fn drive(
             if let Some(newest) = tally.newest {
                 clocks.observe(p, newest, now);
             }
-            if tally.fed > 0 {
-                let _ = tx.send(Report::Events(p.clone(), tally.fed));
+            if tally.fed > 0 || tally.newest.is_some() {
+                let _ = tx.send(Report::Events(p.clone(), tally.fed, tally.newest, now));
             }
         });
         // After the poll's records: a partition revoked in this poll stays revoked.

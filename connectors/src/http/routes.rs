@@ -30,7 +30,7 @@ use kaizen_model::{Event, Timestamp};
 
 use super::{HttpConfig, HttpDeps, RejectedPayload};
 use crate::codecs::{self, DecodeContext, Format};
-use crate::metrics::{DEAD_LETTERS, DECODE_ERRORS, EVENTS_IN, HTTP_REQUESTS};
+use crate::metrics::{DEAD_LETTERS, DECODE_DURATION, DECODE_ERRORS, EVENTS_IN, HTTP_REQUESTS};
 use crate::slack::interactions::handle_interaction;
 
 /// The Slack interactivity endpoint.
@@ -38,7 +38,7 @@ const SLACK_PATH: &str = "/slack/interactions";
 /// The format label of Slack clicks in the metrics.
 const SLACK_FORMAT: &str = "slack_interactions";
 /// The content type of the text exposition format 0.0.4.
-const EXPOSITION: &str = "text/plain; version=0.0.4; charset=utf-8";
+const EXPOSITION: &str = crate::metrics::OPENMETRICS_CONTENT_TYPE;
 
 /// The `route` label of a path in `kaizen_http_requests_total`: a fixed set, so no request
 /// can grow the number of series.
@@ -253,7 +253,13 @@ impl App {
             received: Some(now_timestamp()),
         };
         let mut events = Vec::new();
-        if let Err(e) = codecs::decode_with(format, body, &ctx, &mut events) {
+        let started = std::time::Instant::now();
+        let decoded = codecs::decode_with(format, body, &ctx, &mut events);
+        self.deps
+            .metrics
+            .histogram(&DECODE_DURATION, &labels)
+            .observe_duration(started.elapsed());
+        if let Err(e) = decoded {
             let reason = e.to_string();
             self.deps.metrics.counter(&DECODE_ERRORS, &labels).inc();
             self.dead_letter(format.name(), &reason, body, peer);

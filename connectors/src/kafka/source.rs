@@ -23,6 +23,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::context::SourceContext;
 use super::{client_config, scrub, KafkaError, KafkaSourceConfig};
 use crate::codecs::{decode_with, DecodeContext, Format};
+use crate::metrics::{Histogram, Registry, DECODE_DURATION};
 
 /// A topic partition. Displays as `topic/partition`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -207,6 +208,8 @@ pub struct KafkaSource {
     stats: SourceStats,
     /// One message's events while the poll's callback looks at them.
     scratch: Vec<Event>,
+    /// Per topic, where decode times go (see [`KafkaSource::time_decodes_into`]).
+    decode_time: HashMap<String, Histogram>,
 }
 
 impl KafkaSource {
@@ -259,7 +262,23 @@ impl KafkaSource {
             properties: config.properties.clone(),
             stats: SourceStats::default(),
             scratch: Vec::new(),
+            decode_time: HashMap::new(),
         })
+    }
+
+    /// Records the time to decode each message in `registry`'s
+    /// `kaizen_decode_duration_seconds{source="kafka", topic, format}` (shared by every worker
+    /// reading the topic).
+    pub fn time_decodes_into(&mut self, registry: &Registry) {
+        for (name, (_, format)) in &self.topics {
+            let labels = [
+                ("source", "kafka"),
+                ("topic", name.as_str()),
+                ("format", format.name()),
+            ];
+            self.decode_time
+                .insert(name.clone(), registry.histogram(&DECODE_DURATION, &labels));
+        }
     }
 
     /// Waits up to `timeout` for a message, then takes whatever else is already fetched (until
@@ -309,7 +328,7 @@ impl KafkaSource {
         // The topic of the message before, with its format: looked up when the topic changes,
         // and its shared name lent rather than cloned per message (a reference count is two
         // atomic operations).
-        let mut current: Option<(Arc<str>, Format)> = None;
+        let mut current: Option<(Arc<str>, Format, Option<Histogram>)> = None;
         while events < self.max_batch {
             let Some(result) = self.consumer.poll(wait) else {
                 break;
@@ -318,14 +337,15 @@ impl KafkaSource {
             match result {
                 Ok(message) => {
                     let name = message.topic();
-                    let (topic, format) = match &mut current {
-                        Some((t, f)) if **t == *name => (&*t, *f),
+                    let (topic, format, timer) = match &mut current {
+                        Some((t, f, h)) if **t == *name => (&*t, *f, h.as_ref()),
                         slot => {
-                            let (t, f) = slot.insert(match self.topics.get(name) {
-                                Some((topic, format)) => (topic.clone(), *format),
-                                None => (Arc::from(name), Format::Auto),
+                            let timer = self.decode_time.get(name).cloned();
+                            let (t, f, h) = slot.insert(match self.topics.get(name) {
+                                Some((topic, format)) => (topic.clone(), *format, timer),
+                                None => (Arc::from(name), Format::Auto, timer),
                             });
-                            (&*t, *f)
+                            (&*t, *f, h.as_ref())
                         }
                     };
                     let meta = RecordMeta {
@@ -335,8 +355,12 @@ impl KafkaSource {
                         message: &message,
                     };
                     self.scratch.clear();
+                    let started = timer.map(|_| Instant::now());
                     let decoded =
                         decode(format, name, &mut self.stats, &message, &mut self.scratch);
+                    if let (Some(h), Some(t)) = (timer, started) {
+                        h.observe_duration(t.elapsed());
+                    }
                     events += match &decoded {
                         Decoded::Events(e) => e.len().max(1),
                         Decoded::Undecodable { .. } => 1,

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use super::blocks::SlackMessage;
 use super::config::Secret;
 use super::SlackError;
+use crate::metrics::{Histogram, SLACK_REQUEST_DURATION};
 
 /// Largest response body read: Slack's answers to these calls are a few kilobytes.
 const MAX_RESPONSE: u64 = 1 << 20;
@@ -85,6 +86,27 @@ pub struct SlackClient {
     agent: ureq::Agent,
     base: String,
     auth: String,
+    latency: RequestLatency,
+}
+
+/// Request latency per Web API method, whatever the answer; clones share the histograms,
+/// which the metrics registry exports (see [`crate::metrics::register_slack_stats`]).
+#[derive(Clone, Debug)]
+pub struct RequestLatency {
+    /// `chat.postMessage` (new messages and thread replies).
+    pub post_message: Histogram,
+    /// `chat.update`.
+    pub update: Histogram,
+}
+
+impl Default for RequestLatency {
+    fn default() -> Self {
+        let buckets = SLACK_REQUEST_DURATION.buckets;
+        RequestLatency {
+            post_message: Histogram::new(buckets),
+            update: Histogram::new(buckets),
+        }
+    }
 }
 
 impl std::fmt::Debug for SlackClient {
@@ -127,6 +149,7 @@ impl SlackClient {
             agent: config.build().new_agent(),
             base,
             auth: format!("Bearer {}", token.expose()),
+            latency: RequestLatency::default(),
         })
     }
 
@@ -173,12 +196,31 @@ impl SlackClient {
     fn call(&self, method: &str, body: &Value) -> Result<Value, CallError> {
         let url = format!("{}{method}", self.base);
         let payload = serde_json::to_vec(body).map_err(|e| CallError::Permanent(e.to_string()))?;
+        let started = std::time::Instant::now();
+        let answer = self.send(method, &url, &payload);
+        let timer = match method {
+            "chat.postMessage" => Some(&self.latency.post_message),
+            "chat.update" => Some(&self.latency.update),
+            _ => None,
+        };
+        if let Some(h) = timer {
+            h.observe_duration(started.elapsed());
+        }
+        answer
+    }
+
+    /// The latency histograms this client records into.
+    pub fn latency(&self) -> RequestLatency {
+        self.latency.clone()
+    }
+
+    fn send(&self, method: &str, url: &str, payload: &[u8]) -> Result<Value, CallError> {
         let mut response = self
             .agent
-            .post(&url)
+            .post(url)
             .header("Authorization", &self.auth)
             .header("Content-Type", "application/json; charset=utf-8")
-            .send(&payload[..])
+            .send(payload)
             .map_err(|e| CallError::Transient(format!("{method}: {e}")))?;
         let status = response.status().as_u16();
         let retry_after = response
