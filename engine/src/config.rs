@@ -7,7 +7,7 @@ use kaizen_model::{PastIncident, Topology};
 use kaizen_operators::{
     AlertConfig, AlertPipeline, BurnWindow, ChangeFeed, CorrelatorConfig, Detector,
     LogTemplateConfig, LogTemplateDetector, MetricAnomalyConfig, MetricAnomalyDetector,
-    RecallConfig, SloBurnDetector, ThresholdDetector, ThresholdRule,
+    RecallConfig, SignalMapping, SloBurnDetector, ThresholdDetector, ThresholdRule,
 };
 use kaizen_rules::LiveRules;
 
@@ -30,6 +30,9 @@ pub struct EngineConfig {
     /// A call edge learned from spans leaves the graph this long (event time) after its last
     /// span; topology edges stay.
     pub span_edge_ttl: Duration,
+    /// Metrics declared as golden signals, beyond the conventions kaizen reads by itself
+    /// (OpenTelemetry, Prometheus; see `kaizen_operators::GoldenSignals`).
+    pub golden: Vec<SignalMapping>,
     /// Static metric thresholds (absolute limits, on top of the learned baselines).
     pub thresholds: Vec<ThresholdRule>,
     /// Learned per-series baselines and anomaly windows.
@@ -59,6 +62,7 @@ impl Default for EngineConfig {
             tick: Duration::from_secs(1),
             topology: Topology::default(),
             span_edge_ttl: Duration::from_secs(3600),
+            golden: Vec::new(),
             thresholds: ThresholdRule::defaults(),
             anomaly: MetricAnomalyConfig::default(),
             log_templates: LogTemplateConfig::default(),

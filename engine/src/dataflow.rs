@@ -21,7 +21,8 @@ use kaizen_model::{
     StableHasher, Symbol, Timestamp,
 };
 use kaizen_operators::{
-    IncidentCorrelator, IncidentRecall, InsightBuilder, LearnedEdges, ServiceGraph,
+    GoldenSignals, IncidentCorrelator, IncidentRecall, InsightBuilder, LearnedEdges, ServiceGraph,
+    SignalMapping,
 };
 
 use crate::config::{DetectorFactory, EngineConfig};
@@ -119,6 +120,7 @@ pub(crate) fn build(
 ) -> Handles {
     let detectors = config.detector_factory();
     let alert_detectors = config.alert_detector_factory();
+    let golden = Arc::new(config.golden.clone());
     let correlator = IncidentCorrelator::new(
         config.correlator.clone(),
         graph_services_only(&config.topology),
@@ -159,9 +161,16 @@ pub(crate) fn build(
             others.concat(spans.clone()),
             |s| route(&s.event.service),
             detectors,
+            golden.clone(),
             rules.clone(),
         )
-        .concat(detect(alerts, |_| 0, alert_detectors, rules.clone()))
+        .concat(detect(
+            alerts,
+            |_| 0,
+            alert_detectors,
+            golden.clone(),
+            rules.clone(),
+        ))
         .ok_err(|d| match d {
             Detected::Found(f) => Ok(f),
             Detected::Row(r) => Err(r),
@@ -222,11 +231,14 @@ fn detect<'s>(
     events: Stream<'s, u64, Vec<Stamped>>,
     route: fn(&Stamped) -> u64,
     factory: DetectorFactory,
+    golden: Arc<Vec<SignalMapping>>,
     rules: Option<(kaizen_rules::LiveRules, Arc<kaizen_rules::Dependencies>)>,
 ) -> Stream<'s, u64, Vec<Detected>> {
     events.unary_frontier(Exchange::new(route), "Detect", move |cap, _info| {
         let mut cap = Some(cap);
         let mut detectors = factory();
+        let mut golden = GoldenSignals::new(golden.to_vec());
+        let mut derived = Vec::new();
         let mut filter = rules.map(|(live, graph)| LiveFilter::new(live, graph));
         let mut buffer = EventTimeBuffer::default();
         let mut signals = Vec::new();
@@ -245,14 +257,30 @@ fn detect<'s>(
                 buffer.release_before(f, |a, b| (a.event.ts, a.seq).cmp(&(b.event.ts, b.seq)));
             let mut filter = filter.as_mut().map(LiveFilter::current);
             for s in &ready {
+                // Detectors see a golden signal under kaizen's name; rules see what was sent
+                // and, besides, the golden signal.
+                let renamed = golden.on_event(&s.event);
+                let seen = renamed.as_ref().unwrap_or(&s.event);
                 for d in &mut detectors {
-                    d.on_event(&s.event, &mut signals);
+                    d.on_event(seen, &mut signals);
                 }
                 if let Some(filter) = filter.as_mut() {
                     filter.on_event(&s.event, s.seq, &mut rows);
+                    if let Some(r) = &renamed {
+                        filter.on_event(r, derived_seq(r), &mut rows);
+                    }
                 }
             }
             if let Some(f) = f {
+                golden.on_watermark(Timestamp::from_millis(f), &mut derived);
+                for e in derived.drain(..) {
+                    for d in &mut detectors {
+                        d.on_event(&e, &mut signals);
+                    }
+                    if let Some(filter) = filter.as_mut() {
+                        filter.on_event(&e, derived_seq(&e), &mut rows);
+                    }
+                }
                 for d in &mut detectors {
                     d.on_watermark(Timestamp::from_millis(f), &mut signals);
                 }
@@ -275,6 +303,22 @@ fn detect<'s>(
             emit_and_downgrade(&mut cap, f, &mut out, output);
         }
     })
+}
+
+/// A derived event's place among the input's events at the same time: a stable hash of what
+/// it is, so that rule rows order the same on any number of workers.
+fn derived_seq(e: &Event) -> u64 {
+    let mut h = StableHasher::new();
+    h.write_str(e.service.as_str());
+    if let EventBody::Metric(m) = &e.body {
+        h.write_str(m.name.as_str());
+        for (k, v) in m.labels.iter() {
+            h.write_str(k.as_str());
+            h.write_str(v.as_str());
+        }
+    }
+    h.write_u64(e.ts.as_millis());
+    h.finish() | 1 << 63
 }
 
 /// Gives `out` at the held capability (a lower bound on every record's event time), then

@@ -30,6 +30,7 @@ mod alerts;
 mod anomaly;
 mod changes;
 mod correlate;
+mod golden;
 mod graph;
 mod insight;
 mod learned_edges;
@@ -48,6 +49,10 @@ pub use alerts::{
 pub use anomaly::*;
 pub use changes::ChangeFeed;
 pub use correlate::{CorrelatorConfig, IncidentCorrelator};
+pub use golden::{
+    GoldenSignals, SignalMapping, ERROR_RATIO, EXPORT_SPREAD_MS, LATENCY_P99_MS, REQUEST_RATE,
+    RESTARTS,
+};
 pub use graph::ServiceGraph;
 pub use insight::InsightBuilder;
 pub use learned_edges::{CallEdge, LearnedEdges};
