@@ -4,9 +4,12 @@
 //! (`eval-templates`, `eval-nab`, `eval-rca`, `eval-scenarios`).
 //!
 //! Every binary prints machine-readable JSON lines so that `BENCHMARKS.md` can quote numbers
-//! anyone can reproduce. This crate is not a test suite: tests assert behaviour, benches measure.
+//! anyone can reproduce; the eval binaries also draw a progress bar ([`progress`]) on stderr
+//! when it is a terminal, never on stdout. This crate is not a test suite: tests assert
+//! behaviour, benches measure.
 
 pub mod otlp;
+pub mod progress;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

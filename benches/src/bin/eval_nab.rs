@@ -20,7 +20,8 @@
 //! Prints one JSON line per profile (NAB score with the corpus-wide optimised threshold,
 //! window-level precision/recall/F1 at that threshold), one for the scorer's speed and a
 //! summary line. Categories and files are discovered by listing; a file without an entry in the
-//! label file has no windows.
+//! label file has no windows. On a terminal, stderr shows a progress bar per stage (reading
+//! files, scoring points, sweeping profiles, timing the scorer) with the current file or profile.
 
 #[path = "../nab.rs"]
 mod nab;
@@ -32,6 +33,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
+use kaizen_benches::progress::Progress;
 use kaizen_model::Timestamp;
 use kaizen_operators::{
     AnomalyScorer, AnomalyWindow, ScorerConfig, SeriesBaseline, WindowConfig, WindowEvent,
@@ -408,8 +410,14 @@ fn speed(
     scorer: &ScorerConfig,
     windows: &WindowConfig,
     seconds: f64,
+    progress: &Progress,
 ) -> (f64, f64, u64) {
     let measure = |with_window: bool| {
+        progress.set_message(if with_window {
+            "scorer and window"
+        } else {
+            "scorer alone"
+        });
         let start = Instant::now();
         let mut n = 0u64;
         let mut sink = 0.0f64;
@@ -428,7 +436,9 @@ fn speed(
             }
         }
         std::hint::black_box(sink);
-        (n as f64 / start.elapsed().as_secs_f64(), n)
+        let result = (n as f64 / start.elapsed().as_secs_f64(), n);
+        progress.inc(1);
+        result
     };
     let (scorer_pps, n) = measure(false);
     let (window_pps, _) = measure(true);
@@ -472,9 +482,14 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let labels = read_labels(&args.labels)?;
     let mut files = Vec::new();
-    for (name, path) in discover(&args.data)? {
+    let discovered = discover(&args.data)?;
+    let progress = Progress::new("eval-nab reading", Some(discovered.len() as u64), "files");
+    for (name, path) in discovered {
+        progress.set_message(name.clone());
         files.push(read_file(&path, name, &labels)?);
+        progress.inc(1);
     }
+    progress.finish();
     if files.is_empty() {
         bail!("no <category>/<file>.csv under {}", args.data.display());
     }
@@ -483,38 +498,54 @@ fn main() -> Result<()> {
     for kv in &args.set {
         apply_setting(&mut scorer, &mut window, kv)?;
     }
-    let scores: Vec<Vec<f64>> = files
-        .iter()
-        .map(|f| detect(f, args.output, &scorer, &window, args.trace.as_deref()))
-        .collect();
+    let rows: usize = files.iter().map(|f| f.values.len()).sum();
+    let progress = Progress::new("eval-nab scoring", Some(rows as u64), "points");
+    let trace = args.trace.as_deref();
+    let mut scores: Vec<Vec<f64>> = Vec::with_capacity(files.len());
+    for f in &files {
+        progress.set_message(f.name.clone());
+        let s = if trace.is_some_and(|t| f.name.contains(t)) {
+            // The trace goes to stderr: keep the bar out of its way.
+            progress.suspend(|| detect(f, args.output, &scorer, &window, trace))
+        } else {
+            detect(f, args.output, &scorer, &window, trace)
+        };
+        scores.push(s);
+        progress.inc(f.values.len() as u64);
+    }
+    progress.set_message("writing the results files");
     write_results(&args.out, &files, &scores)?;
+    progress.finish();
 
     let mut summary = serde_json::Map::new();
+    let progress = Progress::new("eval-nab sweeping", Some(PROFILES.len() as u64), "profiles");
     for profile in &PROFILES {
+        progress.set_message(profile.name);
         let r = evaluate(&files, &scores, profile);
         write_score_table(&args.out, &files, &scores, profile, r.best.threshold)?;
         let (precision, recall, f1, alarms, tp_alarms, found, total) =
             window_prf(&files, &scores, r.best.threshold);
-        println!(
-            "{}",
-            json!({
-                "bench": "eval-nab", "profile": profile.name, "nab_score": r.normalised,
-                "threshold": r.best.threshold, "raw_score": r.best.score, "null_score": r.null,
-                "perfect_score": r.perfect, "tp_rows": r.best.tp, "fp_rows": r.best.fp,
-                "fn_rows": r.best.fn_, "tn_rows": r.best.tn, "precision": precision,
-                "recall": recall, "f1": f1, "alarms": alarms, "true_alarms": tp_alarms,
-                "windows_found": found, "windows": total,
-            })
-        );
+        progress.inc(1);
+        progress.println(json!({
+            "bench": "eval-nab", "profile": profile.name, "nab_score": r.normalised,
+            "threshold": r.best.threshold, "raw_score": r.best.score, "null_score": r.null,
+            "perfect_score": r.perfect, "tp_rows": r.best.tp, "fp_rows": r.best.fp,
+            "fn_rows": r.best.fn_, "tn_rows": r.best.tn, "precision": precision,
+            "recall": recall, "f1": f1, "alarms": alarms, "true_alarms": tp_alarms,
+            "windows_found": found, "windows": total,
+        }));
         summary.insert(profile.name.to_owned(), json!(r.normalised));
     }
-    let (scorer_pps, window_pps, n) = speed(&files, &scorer, &window, args.speed_seconds);
+    progress.finish();
+    let progress = Progress::new("eval-nab timing", Some(2), "passes");
+    let (scorer_pps, window_pps, n) =
+        speed(&files, &scorer, &window, args.speed_seconds, &progress);
+    progress.finish();
     println!(
         "{}",
         json!({"bench": "eval-nab", "stage": "speed", "scorer_points_per_sec": scorer_pps,
                "scorer_and_window_points_per_sec": window_pps, "points": n})
     );
-    let rows: usize = files.iter().map(|f| f.values.len()).sum();
     println!(
         "{}",
         json!({"bench": "eval-nab", "summary": true, "output": format!("{:?}", args.output).to_lowercase(),

@@ -14,6 +14,8 @@
 //! most services instead, for comparison with earlier runs.
 //!
 //! `cargo run --release -p kaizen-benches --bin eval-rca -- ../shared/data/sockshop-rca`
+//!
+//! On a terminal, stderr shows a progress bar over the cases (the current one named).
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -21,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use kaizen_benches::progress::Progress;
 use kaizen_connectors::{JsonlSource, LatestInsights};
 use kaizen_engine::{replay, EngineConfig, ReplayHooks};
 use kaizen_model::{
@@ -177,6 +180,25 @@ fn ranked_origins(
     Ok((origins(most_abnormal), origins(most_services)))
 }
 
+/// A `<service>-<fault>` folder's root-cause service and fault kind.
+fn fault_of(folder: &Path) -> Option<(&str, &str)> {
+    folder
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .rsplit_once('-')
+}
+
+/// A fault folder's cases (the subfolders with both CSVs), sorted.
+fn case_dirs(folder: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(folder)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("normal.csv").exists() && p.join("anomalous.csv").exists())
+        .collect();
+    cases.sort();
+    Ok(cases)
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     let config = EngineConfig {
@@ -195,20 +217,25 @@ fn main() -> Result<()> {
     let mut hits = [0usize; 5];
     let mut hits_by_size = 0usize;
     let mut cases = 0usize;
+    // For the progress bar only: the loop below lists the folders again and reports errors.
+    let total: usize = folders
+        .iter()
+        .filter(|f| fault_of(f).is_some())
+        .filter_map(|f| case_dirs(f).ok())
+        .map(|c| c.len())
+        .sum();
+    let progress = Progress::new("eval-rca", Some(total as u64), "cases");
     for folder in &folders {
-        let name = folder
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        let Some((root, fault)) = name.rsplit_once('-') else {
+        let Some((root, fault)) = fault_of(folder) else {
             continue;
         };
-        let mut case_dirs: Vec<PathBuf> = std::fs::read_dir(folder)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.join("normal.csv").exists() && p.join("anomalous.csv").exists())
-            .collect();
-        case_dirs.sort();
-        for case in case_dirs {
+        for case in case_dirs(folder)? {
+            progress.set_message(
+                case.strip_prefix(&args.dir)
+                    .unwrap_or(&case)
+                    .display()
+                    .to_string(),
+            );
             let (ranked, by_size) = ranked_origins(&case, &config)?;
             let rank = ranked.iter().position(|c| c.service.as_str() == root);
             if by_size.first().is_some_and(|c| c.service.as_str() == root) {
@@ -220,18 +247,19 @@ fn main() -> Result<()> {
                 }
             }
             cases += 1;
+            progress.inc(1);
             if args.verbose {
-                println!(
-                    "{}",
+                progress.println(
                     json!({"case": case.strip_prefix(&args.dir).unwrap_or(&case).display().to_string(),
                            "root_cause": root, "fault": fault, "rank": rank.map(|r| r + 1),
                            "ranked": ranked.iter().take(if args.verbose { 20 } else { 5 }).map(|c| json!({
                                "service": c.service.as_str(), "score": c.score, "evidence": c.evidence,
-                           })).collect::<Vec<_>>()})
+                           })).collect::<Vec<_>>()}),
                 );
             }
         }
     }
+    progress.finish();
     let ac = |k: usize| hits[k - 1] as f64 / cases.max(1) as f64;
     let avg5 = (1..=5).map(ac).sum::<f64>() / 5.0;
     println!(

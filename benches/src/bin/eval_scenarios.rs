@@ -21,12 +21,16 @@
 //!   it counts in neither.
 //!
 //! `cargo run --release -p kaizen-benches --bin eval-scenarios -- --seeds 3 --duration 24h`
+//!
+//! On a terminal, stderr shows a progress bar over the events of all seeds (events/s, the
+//! current seed and the event time its replay reached).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::Parser;
+use kaizen_benches::progress::Progress;
 use kaizen_connectors::{JsonlSource, LatestInsights};
 use kaizen_engine::{replay, EngineConfig, ReplayHooks};
 use kaizen_model::Insight;
@@ -70,26 +74,46 @@ struct Totals {
 fn main() -> Result<()> {
     let args = Args::parse();
     let mut t = Totals::default();
-    for seed in args.first_seed..args.first_seed + args.seeds {
+    // A bar over the events of all seeds: each seed's count is known once generated, and the
+    // seeds still to come are assumed as large as the latest.
+    let progress = Progress::new("eval-scenarios", None, "events");
+    let mut events_done = 0u64;
+    for (index, seed) in (args.first_seed..args.first_seed + args.seeds).enumerate() {
+        let of_seeds = format!("seed {seed} ({}/{})", index + 1, args.seeds);
+        progress.set_message(format!("{of_seeds} · generating"));
         let scenario = ScenarioConfig {
             seed,
             ..ScenarioConfig::default().with_duration(args.duration)
         };
         let truth = ground_truth(&scenario);
         let mut bytes = Vec::new();
-        write_events(&scenario, &mut bytes)?;
+        let events = write_events(&scenario, &mut bytes)?;
+        progress.set_length(events_done + events * (args.seeds - index as u64));
+        progress.set_message(format!("{of_seeds} · replaying"));
         let config = EngineConfig {
             workers: args.workers,
             topology: topology(&scenario),
             ..EngineConfig::default()
         };
         let mut sink = LatestInsights::default();
+        let mut on_progress = |n: u64, newest: Option<kaizen_model::Timestamp>| {
+            progress.set_position(events_done + n);
+            if let Some(ts) = newest {
+                progress.set_message(format!("{of_seeds} · event time {}", ts.clock()));
+            }
+        };
         replay(
             JsonlSource::from_reader("scenario", std::io::Cursor::new(bytes)),
             &config,
             &mut sink,
-            ReplayHooks::default(),
+            ReplayHooks {
+                on_progress: Some(&mut on_progress),
+                ..ReplayHooks::default()
+            },
         )?;
+        events_done += events;
+        progress.set_position(events_done);
+        progress.set_message(format!("{of_seeds} · scoring"));
         let incidents: Vec<&Insight> = sink.by_id().values().collect();
         let matches = |f: &kaizen_simulator::Fault, i: &Insight| {
             i.opened_at
@@ -105,8 +129,7 @@ fn main() -> Result<()> {
             found.sort_by_key(|i| i.opened_at);
             t.faults += 1;
             if args.verbose {
-                println!(
-                    "{}",
+                progress.println(
                     json!({"fault": f.id, "kind": f.kind, "origin": f.origin, "start": f.start,
                            "end": f.end, "recurrence_of": f.recurrence_of,
                            "original_incident": f.recurrence_of.as_ref()
@@ -155,10 +178,9 @@ fn main() -> Result<()> {
                 {
                     t.recalled += 1;
                 } else if args.verbose {
-                    println!(
-                        "{}",
+                    progress.println(
                         json!({"recall_miss": f.id, "incident": i.id, "earlier": earlier,
-                               "top": i.similar.first().map(|s| (&s.id, s.similarity))})
+                               "top": i.similar.first().map(|s| (&s.id, s.similarity))}),
                     );
                 }
             } else if !related {
@@ -198,20 +220,19 @@ fn main() -> Result<()> {
             if covered.len() > 1 {
                 t.merged += 1;
                 if args.verbose {
-                    println!(
-                        "{}",
+                    progress.println(
                         json!({"merged": i.id, "opened": i.opened_at, "resolved": i.resolved_at,
-                               "faults": covered, "services": i.services})
+                               "faults": covered, "services": i.services}),
                     );
                 }
             }
         }
-        println!(
-            "{}",
+        progress.println(
             json!({"seed": seed, "faults": truth.faults.len(), "incidents": incidents.len(),
-                   "origin_hits": seed_hits})
+                   "origin_hits": seed_hits}),
         );
     }
+    progress.finish();
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     println!(
         "{}",

@@ -13,6 +13,8 @@
 //!   `EventTemplate` after [`normalise`] on both sides.
 //! * `lines_per_sec` — the mining loop alone, on a fresh miner per repetition, repeated until
 //!   at least 0.2 s have been timed.
+//!
+//! On a terminal, stderr shows a progress bar over the systems (the current one and its step).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use kaizen_benches::progress::Progress;
 use kaizen_operators::{TemplateConfig, TemplateId, TemplateMiner};
 
 #[derive(Parser)]
@@ -66,16 +69,27 @@ fn main() -> Result<()> {
         );
     }
     let (mut ga_sum, mut pa_sum, mut speed_sum, mut total) = (0.0, 0.0, 0.0, 0usize);
+    let progress = Progress::new("eval-templates", Some(systems.len() as u64), "systems");
     for (name, path) in &systems {
+        progress.set_message(format!("{name}: reading"));
         let lines = load(path)?;
-        let (ga, pa) = accuracy(&lines, args.errors.then_some(name.as_str()));
+        progress.set_message(format!("{name}: grouping {} lines", lines.len()));
+        let (ga, pa) = if args.errors {
+            // The wrong groups go to stderr: keep the bar out of their way.
+            progress.suspend(|| accuracy(&lines, Some(name.as_str())))
+        } else {
+            accuracy(&lines, None)
+        };
+        progress.set_message(format!("{name}: timing the miner"));
         let speed = throughput(&lines, Duration::from_secs_f64(args.min_time));
-        println!("{}", record(name, lines.len(), ga, pa, speed));
+        progress.println(record(name, lines.len(), ga, pa, speed));
+        progress.inc(1);
         ga_sum += ga;
         pa_sum += pa;
         speed_sum += speed;
         total += lines.len();
     }
+    progress.finish();
     let k = systems.len() as f64;
     println!(
         "{}",
