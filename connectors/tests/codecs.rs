@@ -143,6 +143,8 @@ fn otlp_json_official_metrics() {
             "my.gauge",
             "my.histogram_count",
             "my.histogram_sum",
+            "my.histogram_bucket",
+            "my.histogram_bucket",
             "my.histogram_p99",
             "my.exponential.histogram_count",
             "my.exponential.histogram_sum",
@@ -163,6 +165,17 @@ fn otlp_json_official_metrics() {
     assert_eq!(metric(&events, "my.histogram_count").value, 2.0);
     // buckets [1, 1] over bound 1: the 99th percentile is in the overflow bucket, up to max = 2
     assert_eq!(metric(&events, "my.histogram_p99").value, 2.0);
+    // buckets as Prometheus counts them: at most 1, and all
+    let buckets: Vec<(Option<&str>, f64)> = events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::Metric(m) if m.name.as_str() == "my.histogram_bucket" => {
+                Some((m.labels.get("le").map(|v| v.as_str()), m.value))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(buckets, [(Some("1"), 1.0), (Some("+Inf"), 2.0)]);
     let p99 = metric(&events, "my.exponential.histogram_p99").value;
     assert!((7.8..=8.0).contains(&p99), "{p99}");
     assert!(events.iter().all(|e| e.service.as_str() == "my.service"));

@@ -3,9 +3,11 @@
 //! normal history, then one outage in a backend that its callers feel too.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
-use kaizen_connectors::{JsonlSink, JsonlSource};
+use kaizen_connectors::codecs::decode_with;
+use kaizen_connectors::{DecodeContext, Format, JsonlSink, JsonlSource};
 use kaizen_engine::{replay, EngineConfig, ReplayHooks};
-use kaizen_model::{Insight, Topology};
+use kaizen_model::{Event, EventBody, Insight, Topology};
+use kaizen_operators::{GoldenSignals, LATENCY_P99_MS};
 
 const T0: u64 = 1_767_600_000; // 2026-01-05T08:00:00Z
 const OUTAGE: u64 = 30; // minutes of normal history before it
@@ -109,16 +111,8 @@ fn prometheus_counters() -> Vec<String> {
 }
 
 fn run(mut lines: Vec<String>, workers: usize) -> (Vec<Insight>, Vec<u8>) {
-    lines.sort_by_key(|l| {
-        let ts: &str = l
-            .split("\"ts\":")
-            .nth(1)
-            .unwrap()
-            .split(',')
-            .next()
-            .unwrap();
-        ts.parse::<u64>().unwrap()
-    });
+    // Stable: an export's lines keep their order.
+    lines.sort_by_key(|l| Event::from_json(l).unwrap().ts);
     let input = lines.join("\n") + "\n";
     let config = EngineConfig {
         workers,
@@ -190,4 +184,101 @@ fn prometheus_counters_with_a_reset_open_one_incident_at_the_backend() {
     assert_one_incident_from_payments(&insights, "Prometheus counters");
     let (_, two) = run(prometheus_counters(), 2);
     assert_eq!(one, two, "1 and 2 workers differ");
+}
+
+/// One OTLP JSON export per service and minute: a cumulative `http.server.request.duration`
+/// histogram (seconds) per status code, as the OpenTelemetry SDKs send it.
+fn otlp_histogram_exports() -> Vec<String> {
+    let bounds = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+    // Cumulative per service and status: count, sum, per-bucket counts.
+    let mut totals: Vec<[(u64, f64, [u64; 7]); 2]> = vec![[(0, 0.0, [0; 7]); 2]; SERVICES.len()];
+    let mut lines = Vec::new();
+    for minute in 0..50 {
+        let bad = (OUTAGE..OUTAGE + 20).contains(&minute);
+        for (i, (service, outage_ratio)) in SERVICES.iter().enumerate() {
+            let requests = 1_000u64;
+            let errors = if bad {
+                (requests as f64 * outage_ratio) as u64
+            } else {
+                2
+            };
+            for (s, n) in [(0, requests - errors), (1, errors)] {
+                let t = &mut totals[i][s];
+                t.0 += n;
+                // Fast before the outage; during it, 5 % of requests take 1–2.5 s.
+                let slow = if bad { n / 20 } else { 0 };
+                t.2[0] += n - slow;
+                t.2[5] += slow;
+                t.1 += (n - slow) as f64 * 0.03 + slow as f64 * 1.8;
+            }
+            let point = |s: usize, code: u16| {
+                let t = &totals[i][s];
+                let counts: Vec<String> = t.2.iter().map(|c| format!("\"{c}\"")).collect();
+                format!(
+                    r#"{{"attributes":[{{"key":"http.response.status_code","value":{{"intValue":"{code}"}}}},{{"key":"http.route","value":{{"stringValue":"/api"}}}}],"startTimeUnixNano":"{start}","timeUnixNano":"{now}","count":"{count}","sum":{sum},"bucketCounts":[{counts}],"explicitBounds":{bounds:?}}}"#,
+                    start = T0 * 1_000_000_000,
+                    now = (T0 + minute * 60 + jitter(service)) * 1_000_000_000,
+                    count = t.0,
+                    sum = t.1,
+                    counts = counts.join(","),
+                )
+            };
+            let export = format!(
+                r#"{{"resourceMetrics":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"{service}"}}}},{{"key":"service.instance.id","value":{{"stringValue":"{service}-1"}}}}]}},"scopeMetrics":[{{"metrics":[{{"name":"http.server.request.duration","unit":"s","histogram":{{"aggregationTemporality":2,"dataPoints":[{},{}]}}}}]}}]}}]}}"#,
+                point(0, 200),
+                point(1, 500)
+            );
+            let mut events = Vec::new();
+            let ctx = DecodeContext {
+                topic: None,
+                received: None,
+            };
+            decode_with(Format::OtlpJson, export.as_bytes(), &ctx, &mut events).unwrap();
+            lines.extend(events.iter().map(|e| e.to_json()));
+        }
+    }
+    lines
+}
+
+#[test]
+fn an_otel_cumulative_histogram_gives_error_ratio_and_p99_per_export() {
+    let lines = otlp_histogram_exports();
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("http.server.request.duration_bucket")));
+    let (insights, one) = run(lines.clone(), 1);
+    assert_one_incident_from_payments(&insights, "OTLP histograms");
+    // The p99 the detectors see is each export's own (1–2.5 s during the outage), not the
+    // p99 since the process started, which stays under 50 ms for ten minutes of outage.
+    let mut golden = GoldenSignals::default();
+    let mut derived = Vec::new();
+    for l in &lines {
+        let e = Event::from_json(l).unwrap();
+        golden.on_event(&e);
+        golden.on_watermark(e.ts, &mut derived);
+    }
+    let p99: Vec<(u64, f64)> = derived
+        .iter()
+        .filter(|e| e.service.as_str() == "payments")
+        .filter_map(|e| match &e.body {
+            EventBody::Metric(m) if m.name.as_str() == LATENCY_P99_MS => {
+                Some(((e.ts.as_millis() / 1000 - T0) / 60, m.value))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(p99.len() >= 45, "{p99:?}");
+    for (minute, ms) in &p99 {
+        let bad = (OUTAGE..OUTAGE + 20).contains(minute);
+        assert!(
+            if bad {
+                (1000.0..=2500.0).contains(ms)
+            } else {
+                *ms <= 50.0
+            },
+            "minute {minute}: p99 {ms} ms"
+        );
+    }
+    let (_, four) = run(lines, 4);
+    assert_eq!(one, four, "1 and 4 workers differ");
 }

@@ -1,6 +1,8 @@
 //! OTLP metrics → kaizen Metric events: every gauge / sum data point is one event; histograms
 //! and summaries, which kaizen's detectors cannot read as such, become a few plain series
-//! (`<name>_count`, `<name>_sum`, `<name>_p99` estimated from the buckets, one `<name>` per
+//! (`<name>_count`, `<name>_sum`; `<name>_bucket{le}` as Prometheus counts them, so that the
+//! golden signals take each export's own p99 from cumulative points; for delta points and
+//! exponential histograms `<name>_p99` estimated from the buckets; one `<name>` per
 //! summary quantile with a `quantile` label). Labels are the point's attributes plus the
 //! resource's `service.instance.id` as `instance`, so two pods never share a series.
 
@@ -119,8 +121,14 @@ pub(super) fn metrics(
                         let ts = time_of(format, &[p.time_unix_nano], ctx, what)?;
                         let labels = sink.labels(&p.attributes, None);
                         derived(&mut sink, ts, name, p.count, p.sum, kind, &labels);
-                        if let Some(q) = explicit_quantile(p, 0.99) {
-                            sink.push(ts, &format!("{name}_p99"), q, MetricKind::Gauge, labels);
+                        buckets(&mut sink, ts, name, p, kind);
+                        // A cumulative point's quantile is over the process's whole life; the
+                        // buckets let the golden signals take each export's own.
+                        if kind == MetricKind::Gauge {
+                            if let Some(q) = explicit_quantile(p, 0.99) {
+                                let p99 = format!("{name}_p99");
+                                sink.push(ts, &p99, q, MetricKind::Gauge, labels);
+                            }
                         }
                     }
                 }
@@ -194,6 +202,31 @@ fn derived(
     );
     if let Some(sum) = sum {
         sink.push(ts, &format!("{name}_sum"), sum, kind, labels.clone());
+    }
+}
+
+/// `<name>_bucket{le}` as Prometheus counts them: observations at most each bound, and
+/// `le="+Inf"` for all of them.
+fn buckets(
+    sink: &mut MetricSink<'_>,
+    ts: Timestamp,
+    name: &str,
+    p: &HistogramDataPoint,
+    kind: MetricKind,
+) {
+    if p.bucket_counts.len() != p.explicit_bounds.len() + 1 {
+        return;
+    }
+    let bucket = format!("{name}_bucket");
+    let mut at_most = 0u64;
+    for (i, &c) in p.bucket_counts.iter().enumerate() {
+        at_most = at_most.saturating_add(c);
+        let le = match p.explicit_bounds.get(i) {
+            Some(b) => b.to_string(),
+            None => "+Inf".to_owned(),
+        };
+        let labels = sink.labels(&p.attributes, Some(("le", le)));
+        sink.push(ts, &bucket, at_most as f64, kind, labels);
     }
 }
 
