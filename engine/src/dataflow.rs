@@ -21,8 +21,8 @@ use kaizen_model::{
     StableHasher, Symbol, Timestamp,
 };
 use kaizen_operators::{
-    GoldenSignals, IncidentCorrelator, IncidentRecall, InsightBuilder, LearnedEdges, ServiceGraph,
-    SignalMapping,
+    GoldenSignals, IncidentCorrelator, IncidentRecall, InsightBuilder, LearnedEdges, ReleaseWatch,
+    ServiceGraph, SignalMapping,
 };
 
 use crate::config::{DetectorFactory, EngineConfig};
@@ -238,6 +238,7 @@ fn detect<'s>(
         let mut cap = Some(cap);
         let mut detectors = factory();
         let mut golden = GoldenSignals::new(golden.to_vec());
+        let mut releases = ReleaseWatch::default();
         let mut derived = Vec::new();
         let mut filter = rules.map(|(live, graph)| LiveFilter::new(live, graph));
         let mut buffer = EventTimeBuffer::default();
@@ -259,6 +260,15 @@ fn detect<'s>(
             for s in &ready {
                 // Detectors see a golden signal under kaizen's name; rules see what was sent
                 // and, besides, the golden signal.
+                // A release seen in telemetry is a change, before the sample that shows it.
+                if let Some(change) = releases.on_event(&s.event) {
+                    for d in &mut detectors {
+                        d.on_event(&change, &mut signals);
+                    }
+                    if let Some(filter) = filter.as_mut() {
+                        filter.on_event(&change, derived_seq(&change), &mut rows);
+                    }
+                }
                 let renamed = golden.on_event(&s.event);
                 let seen = renamed.as_ref().unwrap_or(&s.event);
                 for d in &mut detectors {

@@ -224,9 +224,15 @@ fn otlp_histogram_exports() -> Vec<String> {
                 )
             };
             let export = format!(
-                r#"{{"resourceMetrics":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"{service}"}}}},{{"key":"service.instance.id","value":{{"stringValue":"{service}-1"}}}}]}},"scopeMetrics":[{{"metrics":[{{"name":"http.server.request.duration","unit":"s","histogram":{{"aggregationTemporality":2,"dataPoints":[{},{}]}}}}]}}]}}]}}"#,
+                r#"{{"resourceMetrics":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"{service}"}}}},{{"key":"service.instance.id","value":{{"stringValue":"{service}-1"}}}},{{"key":"service.version","value":{{"stringValue":"{version}"}}}}]}},"scopeMetrics":[{{"metrics":[{{"name":"http.server.request.duration","unit":"s","histogram":{{"aggregationTemporality":2,"dataPoints":[{},{}]}}}}]}}]}}]}}"#,
                 point(0, 200),
-                point(1, 500)
+                point(1, 500),
+                // payments ships a release a minute before its outage; nobody sends a deploy event.
+                version = if *service == "payments" && minute + 1 >= OUTAGE {
+                    "1.5.0"
+                } else {
+                    "1.4.9"
+                },
             );
             let mut events = Vec::new();
             let ctx = DecodeContext {
@@ -248,6 +254,28 @@ fn an_otel_cumulative_histogram_gives_error_ratio_and_p99_per_export() {
         .any(|l| l.contains("http.server.request.duration_bucket")));
     let (insights, one) = run(lines.clone(), 1);
     assert_one_incident_from_payments(&insights, "OTLP histograms");
+    // The release read from `service.version` is the incident's suspect change.
+    let last = insights.last().unwrap();
+    let suspects: Vec<(&str, &str, &str)> = last
+        .suspect_changes
+        .iter()
+        .map(|c| {
+            (
+                c.service.as_str(),
+                c.change_kind.as_str(),
+                c.description.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        suspects,
+        [(
+            "payments",
+            "deploy",
+            "payments reports version 1.5.0 (was 1.4.9)"
+        )],
+        "{last:#?}"
+    );
     // The p99 the detectors see is each export's own (1–2.5 s during the outage), not the
     // p99 since the process started, which stays under 50 ms for ten minutes of outage.
     let mut golden = GoldenSignals::default();

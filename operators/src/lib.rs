@@ -36,6 +36,7 @@ mod insight;
 mod learned_edges;
 mod origin;
 mod recall;
+mod releases;
 mod slo;
 mod templates;
 mod threshold;
@@ -58,6 +59,7 @@ pub use insight::InsightBuilder;
 pub use learned_edges::{CallEdge, LearnedEdges};
 pub use origin::OriginRanker;
 pub use recall::{fingerprint, template_shape, IncidentRecall, RecallConfig};
+pub use releases::{ReleaseWatch, RETIRED_AFTER_MS};
 pub use slo::{BurnWindow, SloBurnDetector};
 #[allow(unused_imports)]
 pub use templates::*;

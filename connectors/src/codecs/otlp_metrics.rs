@@ -24,6 +24,8 @@ struct MetricSink<'a> {
     service: &'a Symbol,
     instance: Option<&'a str>,
     out: &'a mut Vec<Event>,
+    /// The newest sample time so far, for the resource's `target_info`.
+    newest: Option<Timestamp>,
 }
 
 impl MetricSink<'_> {
@@ -49,6 +51,7 @@ impl MetricSink<'_> {
         if !value.is_finite() {
             return;
         }
+        self.newest = Some(self.newest.map_or(ts, |n| n.max(ts)));
         self.out.push(Event {
             ts,
             service: self.service.clone(),
@@ -77,6 +80,7 @@ pub(super) fn metrics(
             service: &service,
             instance: instance.as_deref(),
             out,
+            newest: None,
         };
         for sm in rm.scope_metrics {
             for m in sm.metrics {
@@ -171,8 +175,37 @@ pub(super) fn metrics(
                 }
             }
         }
+        target_info(&mut sink, resource_attrs(&rm.resource));
     }
     Ok(())
+}
+
+/// Resource attributes that say which build runs, as OpenTelemetry's Prometheus exporters
+/// put them on `target_info`.
+const BUILD_ATTRIBUTES: [&str; 3] = [
+    "service.version",
+    "container.image.tag",
+    "k8s.deployment.revision",
+];
+
+/// `target_info{service.version=…} 1` once per resource that names its build: how a release
+/// is seen when no deploy event is sent (the releases watch turns a new version into a change).
+fn target_info(sink: &mut MetricSink<'_>, attrs: &[KeyValue]) {
+    let Some(ts) = sink.newest else {
+        return;
+    };
+    let build: Vec<(Symbol, Symbol)> = BUILD_ATTRIBUTES
+        .iter()
+        .filter_map(|k| Some((Symbol::new(k), Symbol::new(&find_text(attrs, k)?))))
+        .collect();
+    if build.is_empty() {
+        return;
+    }
+    let instance = sink
+        .instance
+        .map(|i| (Symbol::new("instance"), Symbol::new(i)));
+    let labels = Labels::from_pairs(instance.into_iter().chain(build));
+    sink.push(ts, "target_info", 1.0, MetricKind::Gauge, labels);
 }
 
 fn counter_if(temporality: i32) -> MetricKind {
