@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use kaizen_model::{PastIncident, Topology};
 use kaizen_operators::{
-    AlertConfig, AlertPipeline, BurnWindow, ChangeFeed, CorrelatorConfig, Detector,
-    LogTemplateConfig, LogTemplateDetector, MetricAnomalyConfig, MetricAnomalyDetector,
-    RecallConfig, SignalMapping, SloBurnDetector, ThresholdDetector, ThresholdRule,
+    AlertConfig, AlertPipeline, BurnWindow, ChangeFeed, ColdStartConfig, ColdStartDetector,
+    CorrelatorConfig, Detector, LogTemplateConfig, LogTemplateDetector, MetricAnomalyConfig,
+    MetricAnomalyDetector, RecallConfig, SignalMapping, SloBurnDetector, ThresholdDetector,
+    ThresholdRule,
 };
 use kaizen_rules::LiveRules;
 
@@ -87,6 +88,10 @@ impl EngineConfig {
         Arc::new(move || {
             vec![
                 Box::new(MetricAnomalyDetector::new(anomaly.clone())) as Box<dyn Detector>,
+                Box::new(ColdStartDetector::new(ColdStartConfig {
+                    warm_points: anomaly.scorer.warmup_points,
+                    ..ColdStartConfig::default()
+                })),
                 Box::new(LogTemplateDetector::new(log_templates.clone())),
                 Box::new(ThresholdDetector::new(thresholds.clone())),
                 Box::new(SloBurnDetector::new(&topology, BurnWindow::workbook())),

@@ -39,8 +39,12 @@ pub const ERROR_RATIO: &str = "http_error_ratio";
 pub const REQUEST_RATE: &str = "http_requests_per_second";
 /// 99th percentile of server latency, in milliseconds.
 pub const LATENCY_P99_MS: &str = "http_latency_p99_ms";
-/// Container restarts during an export interval.
+/// Container restarts in the last [`RESTART_WINDOW_MS`] (a crash loop restarts every few
+/// minutes, at back-off; exports come every 15–60 s).
 pub const RESTARTS: &str = "container_restarts";
+
+/// The window [`RESTARTS`] counts over.
+pub const RESTART_WINDOW_MS: u64 = 10 * 60_000;
 
 /// Samples of one service this close in event time belong to one export.
 pub const EXPORT_SPREAD_MS: u64 = 5_000;
@@ -89,6 +93,8 @@ struct ServiceState {
     previous_export: Option<u64>,
     /// When idle series were last forgotten.
     swept: u64,
+    /// Restarts per flushed export within the restart window.
+    restarts: std::collections::VecDeque<(u64, f64)>,
 }
 
 #[derive(Default)]
@@ -217,7 +223,15 @@ impl GoldenSignals {
                     break;
                 }
                 let (ts, export) = entry.remove_entry();
-                export.derive(service, Timestamp::from_millis(ts), out);
+                let restarts = export.restarts.map(|n| {
+                    state.restarts.push_back((ts, n));
+                    let since = ts.saturating_sub(RESTART_WINDOW_MS);
+                    while state.restarts.front().is_some_and(|(t, _)| *t <= since) {
+                        state.restarts.pop_front();
+                    }
+                    state.restarts.iter().map(|(_, n)| n).sum::<f64>()
+                });
+                export.derive(service, Timestamp::from_millis(ts), restarts, out);
                 state.previous_export = Some(ts);
             }
             if w.saturating_sub(state.swept) >= SERIES_IDLE_MS / 6 {
@@ -290,7 +304,8 @@ impl ServiceState {
 }
 
 impl Export {
-    fn derive(self, service: &Symbol, ts: Timestamp, out: &mut Vec<Event>) {
+    /// `restarts`: in the restart window, this export's included.
+    fn derive(self, service: &Symbol, ts: Timestamp, restarts: Option<f64>, out: &mut Vec<Event>) {
         let mut push = |name: &str, value: f64| {
             if value.is_finite() {
                 out.push(derived(service, ts, name, value));
@@ -324,7 +339,7 @@ impl Export {
                 push(LATENCY_P99_MS, p99 * t.to_ms);
             }
         }
-        if let Some(n) = self.restarts {
+        if let Some(n) = restarts {
             push(RESTARTS, n);
         }
     }

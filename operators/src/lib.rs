@@ -29,6 +29,7 @@
 mod alerts;
 mod anomaly;
 mod changes;
+mod cold_start;
 mod correlate;
 mod golden;
 mod graph;
@@ -49,10 +50,11 @@ pub use alerts::{
 #[allow(unused_imports)]
 pub use anomaly::*;
 pub use changes::ChangeFeed;
+pub use cold_start::{ColdStartConfig, ColdStartDetector};
 pub use correlate::{CorrelatorConfig, IncidentCorrelator};
 pub use golden::{
     GoldenSignals, SignalMapping, ERROR_RATIO, EXPORT_SPREAD_MS, LATENCY_P99_MS, REQUEST_RATE,
-    RESTARTS,
+    RESTARTS, RESTART_WINDOW_MS,
 };
 pub use graph::ServiceGraph;
 pub use insight::InsightBuilder;

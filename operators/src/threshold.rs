@@ -43,6 +43,11 @@ impl ThresholdRule {
             ThresholdRule::above("cpu_utilization", 0.92, Severity::Warning),
             ThresholdRule::above("memory_utilization", 0.92, Severity::Warning),
             ThresholdRule::above("saturation", 0.95, Severity::Warning),
+            // Two restarts within ten minutes: a crash loop.
+            ThresholdRule {
+                open_after: 1,
+                ..ThresholdRule::above(crate::RESTARTS, 1.5, Severity::Critical)
+            },
         ]
     }
 }

@@ -378,9 +378,26 @@ fn restarts_and_configured_mappings() {
             "gauge",
             r#""env":"test""#,
         ),
+        metric(
+            5,
+            "shop",
+            "kube_pod_container_status_restarts_total",
+            6.0,
+            "counter",
+            "",
+        ),
+        metric(
+            12,
+            "shop",
+            "kube_pod_container_status_restarts_total",
+            6.0,
+            "counter",
+            "",
+        ),
     ];
     let out = derive(&mut g, &events);
-    assert_eq!(values(&out, RESTARTS), [(1, 3.0)]);
+    // Restarts in the last ten minutes, at each export.
+    assert_eq!(values(&out, RESTARTS), [(1, 3.0), (5, 4.0), (12, 1.0)]);
     assert_eq!(values(&out, ERROR_RATIO), [(1, 0.12)]);
 }
 
