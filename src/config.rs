@@ -11,6 +11,10 @@
 //! else as a string. Variables of other sections (`KAIZEN_LOG`) are not config. Relative
 //! paths are relative to the config file's directory.
 //!
+//! `[[golden.mapping]]` declares metrics that kaizen's conventions do not recognise as golden
+//! signals ([`GoldenSection`], docs/signals.md); they reach the engine as
+//! [`EngineConfig::golden`].
+//!
 //! Secrets are never values in the file: they are references, `{ env = "VAR" }` or
 //! `{ file = "/path" }`, resolved by [`load_secret`] into redacted [`Secret`]s, so a
 //! `Config` can be printed and logged whole. Not for: starting anything (`kaizen run`).
@@ -26,6 +30,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use kaizen_connectors::slack::{Secret, SecretRef, SlackConfig};
 use kaizen_connectors::{Format, HttpConfig};
 use kaizen_engine::{EngineConfig, LiveConfig};
+use kaizen_operators::{SignalMapping, ERROR_RATIO, LATENCY_P99_MS, REQUEST_RATE, RESTARTS};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Everything `kaizen run` reads from `kaizen.toml`.
@@ -47,6 +52,9 @@ pub struct Config {
     /// Where else insights go.
     #[serde(default)]
     pub sinks: SinksSection,
+    /// Metrics declared as golden signals (`[[golden.mapping]]`).
+    #[serde(default)]
+    pub golden: GoldenSection,
 }
 
 /// `[engine]`.
@@ -262,8 +270,109 @@ pub enum StdoutFormat {
     Off,
 }
 
+/// `[golden]`: metrics kaizen's conventions do not recognise, declared as golden signals
+/// (docs/signals.md).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GoldenSection {
+    /// `[[golden.mapping]]` entries, tried in order before the conventions; the first that
+    /// matches a sample renames it.
+    pub mapping: Vec<GoldenMapping>,
+}
+
+/// One `[[golden.mapping]]`: samples of `metric` carrying all of `labels` are the golden
+/// signal `signal`, their value multiplied by `scale`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoldenMapping {
+    /// The metric's name as it arrives (exact).
+    pub metric: String,
+    /// Labels the sample must carry, with exactly these values; empty: any sample of `metric`.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// One of [`GOLDEN_SIGNALS`].
+    #[serde(deserialize_with = "golden_signal")]
+    pub signal: String,
+    /// Multiplied into the value: 0.01 for a percentage, 1000 for seconds → milliseconds.
+    #[serde(default = "unit_scale", deserialize_with = "positive_scale")]
+    pub scale: f64,
+}
+
+/// The golden signals a mapping may name: what kaizen's detectors read.
+pub const GOLDEN_SIGNALS: [&str; 7] = [
+    ERROR_RATIO,
+    REQUEST_RATE,
+    LATENCY_P99_MS,
+    "cpu_utilization",
+    "memory_utilization",
+    "saturation",
+    RESTARTS,
+];
+
+fn unit_scale() -> f64 {
+    1.0
+}
+
+fn golden_signal<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let name = String::deserialize(d)?;
+    if GOLDEN_SIGNALS.contains(&name.as_str()) {
+        return Ok(name);
+    }
+    Err(serde::de::Error::custom(format!(
+        "golden.mapping.signal: {name:?} is not a golden signal; expected one of {}",
+        GOLDEN_SIGNALS.join(", ")
+    )))
+}
+
+fn positive_scale<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let scale = f64::deserialize(d)?;
+    if scale.is_finite() && scale > 0.0 {
+        return Ok(scale);
+    }
+    Err(serde::de::Error::custom(format!(
+        "golden.mapping.scale: {scale} is not a finite number above 0"
+    )))
+}
+
+impl GoldenSection {
+    /// The mappings as the engine takes them ([`EngineConfig::golden`]), in file order.
+    pub fn mappings(&self) -> Vec<SignalMapping> {
+        self.mapping
+            .iter()
+            .map(|m| SignalMapping {
+                metric: m.metric.clone(),
+                labels: m
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                signal: m.signal.clone(),
+                scale: m.scale,
+            })
+            .collect()
+    }
+
+    fn validate(&self) -> Result<()> {
+        for (i, m) in self.mapping.iter().enumerate() {
+            if m.metric.trim().is_empty() {
+                bail!("golden.mapping[{i}].metric is empty");
+            }
+            if let Some(j) = self.mapping[..i]
+                .iter()
+                .position(|o| o.metric == m.metric && o.labels == m.labels)
+            {
+                bail!(
+                    "golden.mapping[{i}] maps {:?} with the same labels as golden.mapping[{j}]",
+                    m.metric
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Sections that `KAIZEN_<SECTION>_…` variables override.
-const SECTIONS: [&str; 5] = ["engine", "kafka", "http", "slack", "sinks"];
+const SECTIONS: [&str; 6] = ["engine", "kafka", "http", "slack", "sinks", "golden"];
 
 /// librdkafka properties whose values are secrets (besides `*.password`, `*.secret`).
 const SECRET_PROPERTIES: [&str; 2] = ["ssl.key.pem", "sasl.oauthbearer.config"];
@@ -372,7 +481,7 @@ impl Config {
                 bail!("slack.routing.default_channel must name a channel");
             }
         }
-        Ok(())
+        self.golden.validate()
     }
 }
 
@@ -567,6 +676,7 @@ mod tests {
                 serde_json::to_value(SlackConfig::new("#incidents")),
             ),
             ("sinks", serde_json::to_value(SinksSection::default())),
+            ("golden", serde_json::to_value(GoldenSection::default())),
         ];
         for (name, value) in sections {
             walk(name, &value.unwrap(), &mut out);
@@ -592,9 +702,12 @@ mod tests {
         for (key, default) in default_keys() {
             let leaf = key.rsplit('.').next().unwrap();
             match toml_at(&table, &key) {
-                // A key without a default is shown commented out.
+                // A key without a default is shown commented out; a list of tables, empty by
+                // default, as a commented-out entry.
                 None => assert!(
-                    default.is_null() && text.contains(&format!("# {leaf} = ")),
+                    (default.is_null() && text.contains(&format!("# {leaf} = ")))
+                        || (default == serde_json::json!([])
+                            && text.contains(&format!("# [[{key}]]"))),
                     "kaizen.example.toml lacks {key} (default {default})"
                 ),
                 Some(shown) => {
@@ -607,6 +720,129 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// kaizen.example.toml with its commented-out `[[golden.mapping]]` entry switched on.
+    fn example_with_mapping() -> String {
+        let text = include_str!("../kaizen.example.toml");
+        let mut out = String::new();
+        let mut on = false;
+        for line in text.lines() {
+            on = line.starts_with("# [[golden.mapping]]") || (on && line.starts_with('#'));
+            let line = if on {
+                line.strip_prefix("# ").unwrap_or(line)
+            } else {
+                line
+            };
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
+    }
+
+    #[test]
+    fn the_example_mapping_reads_and_every_mapping_key_is_in_it() {
+        let text = example_with_mapping();
+        let c = parse(&text, &[]).unwrap_or_else(|e| panic!("{e:#}\n{text}"));
+        assert_eq!(c.golden.mapping.len(), 1, "{text}");
+        let entry = serde_json::to_value(&c.golden.mapping[0]).unwrap();
+        for key in entry.as_object().unwrap().keys() {
+            assert!(text.contains(&format!("\n{key} = ")), "example lacks {key}");
+        }
+    }
+
+    #[test]
+    fn a_golden_mapping_reaches_the_engine_config() {
+        let text = "[[golden.mapping]]\nmetric = \"shop_checkout_failures_pct\"\n\
+                    labels = { env = \"prod\" }\nsignal = \"http_error_ratio\"\nscale = 0.01\n\
+                    [[golden.mapping]]\nmetric = \"queue_fill\"\nsignal = \"saturation\"\n";
+        let c = parse(text, &[]).unwrap();
+        let engine = EngineConfig {
+            golden: c.golden.mappings(),
+            ..EngineConfig::default()
+        };
+        assert_eq!(
+            engine.golden,
+            vec![
+                SignalMapping {
+                    metric: "shop_checkout_failures_pct".into(),
+                    labels: vec![("env".into(), "prod".into())],
+                    signal: ERROR_RATIO.into(),
+                    scale: 0.01,
+                },
+                SignalMapping {
+                    metric: "queue_fill".into(),
+                    labels: Vec::new(),
+                    signal: "saturation".into(),
+                    scale: 1.0,
+                },
+            ]
+        );
+        assert!(parse("", &[]).unwrap().golden.mappings().is_empty());
+        // The list can come from the environment too, replacing the file's.
+        let env = [(
+            "KAIZEN_GOLDEN_MAPPING",
+            "[{ metric = \"jvm_restarts\", signal = \"container_restarts\" }]",
+        )];
+        let c = parse(text, &env).unwrap();
+        let names: Vec<_> = c.golden.mapping.iter().map(|m| m.metric.as_str()).collect();
+        assert_eq!(names, ["jvm_restarts"]);
+    }
+
+    #[test]
+    fn a_golden_mapping_names_a_known_signal_with_a_positive_scale() {
+        let entry = |extra: &str| format!("[[golden.mapping]]\nmetric = \"m\"\n{extra}\n");
+        let e = err(&entry("signal = \"error_rate\""), &[]);
+        assert!(
+            e.starts_with(
+                "/etc/kaizen/kaizen.toml:3:10: golden.mapping.signal: \"error_rate\" \
+                           is not a golden signal; expected one of http_error_ratio, \
+                           http_requests_per_second, http_latency_p99_ms, cpu_utilization, \
+                           memory_utilization, saturation, container_restarts"
+            ),
+            "{e}"
+        );
+        for scale in ["0", "-1", "nan", "inf"] {
+            let e = err(
+                &entry(&format!("signal = \"saturation\"\nscale = {scale}")),
+                &[],
+            );
+            assert!(
+                e.starts_with("/etc/kaizen/kaizen.toml:4:")
+                    && e.contains("golden.mapping.scale: ")
+                    && e.contains("is not a finite number above 0"),
+                "{scale}: {e}"
+            );
+        }
+        let e = err(&entry("signal = \"saturation\"\nscale = \"1%\""), &[]);
+        assert!(e.starts_with("/etc/kaizen/kaizen.toml:4:"), "{e}");
+        let e = err(
+            &entry("signal = \"saturation\"\nlabel = { a = \"b\" }"),
+            &[],
+        );
+        assert!(e.contains("unknown field `label`"), "{e}");
+        let e = err("[[golden.mapping]]\nsignal = \"saturation\"\n", &[]);
+        assert!(e.contains("missing field `metric`"), "{e}");
+        let twice = format!(
+            "{}{}",
+            entry("signal = \"saturation\""),
+            entry("signal = \"cpu_utilization\"")
+        );
+        let e = err(&twice, &[]);
+        assert!(
+            e.contains("golden.mapping[1] maps \"m\" with the same labels as golden.mapping[0]"),
+            "{e}"
+        );
+        let env = [(
+            "KAIZEN_GOLDEN_MAPPING",
+            "[{ metric = \"m\", signal = \"latency\" }]",
+        )];
+        let e = err("", &env);
+        assert!(
+            e.starts_with("environment variable KAIZEN_GOLDEN_MAPPING: ")
+                && e.contains("\"latency\" is not a golden signal"),
+            "{e}"
+        );
     }
 
     fn parse(text: &str, env: &[(&str, &str)]) -> Result<Config> {

@@ -70,6 +70,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         workers: config.engine.workers.max(1),
         allowed_lateness: config.engine.lateness,
         span_edge_ttl: config.engine.span_edge_ttl,
+        golden: config.golden.mappings(),
         ..EngineConfig::default()
     };
     if let Some(path) = &config.engine.topology {
