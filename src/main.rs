@@ -66,7 +66,8 @@ fn init_logs(format: LogFormat) {
 enum Command {
     /// Generate a scenario and replay it, printing insights as responders would read them.
     Demo(demo::DemoArgs),
-    /// Replay native JSONL event files through the engine and write insights as JSONL.
+    /// Replay event files (native JSONL, or `FORMAT:PATH` in any input format) through the
+    /// engine and write insights as JSONL.
     Replay(replay::ReplayArgs),
     /// Check rule files and run their fixtures.
     Rules(rules::RulesArgs),

@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use kaizen_connectors::{
-    expand_inputs, load_history, read_topology, DeadLetterSink, DecodeFailure, HistoryWriter,
-    InsightSink, JsonlSink, JsonlSource, TerminalSink, TerminalStyle,
+    expand_formatted_inputs, load_history, read_topology, DeadLetterSink, DecodeFailure, Format,
+    HistoryWriter, InsightSink, JsonlSink, JsonlSource, SourceError, TerminalSink, TerminalStyle,
 };
 use kaizen_engine::{replay, EngineConfig, ReplayHooks, ReplayReport};
 
@@ -27,9 +27,15 @@ pub enum OutputFormat {
 
 #[derive(Args)]
 pub struct ReplayArgs {
-    /// Native JSONL files or directories (their .jsonl/.ndjson files, recursively, in path
-    /// order); `-` reads stdin.
-    #[arg(required = true)]
+    /// Inputs, each `PATH` (native JSONL) or `FORMAT:PATH` with any input format's name:
+    /// `native`, `otlp_json`, `otlp_proto_logs`, `alertmanager`, `grafana`, … (docs/formats.md;
+    /// `otlp_proto` takes the signal from the file name). A file, a directory (its
+    /// .jsonl/.ndjson files, recursively) or `-` for stdin. Text formats hold one message per
+    /// line, `otlp_proto*` one base64 message per line. All inputs merge by event time (ties in
+    /// the order given); a firing alert takes its `startsAt`. Text before `:` that is not a
+    /// format name is part of the path (`./data:2026.jsonl`); write `./` before a path that
+    /// starts with a format name and `:`.
+    #[arg(required = true, value_name = "[FORMAT:]PATH")]
     inputs: Vec<PathBuf>,
     /// Topology: kaizen's JSON, a Backstage catalog .yaml/.yml, or a directory of them
     /// (services, user-facing flags, dependencies; docs/topology.md).
@@ -88,8 +94,8 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         None => None,
     };
     let _watcher = load_rules(&args.rules, args.watch_rules, &mut config)?;
-    let inputs = expand_inputs(&args.inputs)?;
-    let names: Vec<String> = inputs.iter().map(|i| i.name()).collect();
+    let inputs = expand_formatted_inputs(&args.inputs).map_err(with_format_hint)?;
+    let names: Vec<String> = inputs.iter().map(|(i, _)| i.name()).collect();
     let out: Box<dyn Write + Send> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
             File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
@@ -110,7 +116,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     let bar = ReplayProgress::new(None);
     let mut progress = |n: u64, t: Option<kaizen_model::Timestamp>| bar.update(n, t);
     let report = run_replay(
-        JsonlSource::new(inputs),
+        JsonlSource::with_formats(inputs),
         &config,
         sink.as_mut(),
         &mut rejected,
@@ -131,6 +137,29 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     }
     print_summary(&report, args.summary_json);
     Ok(())
+}
+
+/// A missing input named like `FORMAT:PATH` with a word before `:` that is no format: most
+/// likely a misspelt format, so the error says which formats there are.
+fn with_format_hint(e: SourceError) -> anyhow::Error {
+    if let SourceError::NotFound(path) = &e {
+        let prefix = path
+            .to_str()
+            .and_then(|p| p.split_once(':'))
+            .map(|(f, _)| f);
+        if let Some(word) = prefix.filter(|w| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        }) {
+            let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+            return anyhow::anyhow!(
+                "{e} ({word:?} is not a format: expected one of {})",
+                names.join(", ")
+            );
+        }
+    }
+    e.into()
 }
 
 /// Loads `paths` into the config (no rules when empty); with `watch`, keeps them reloaded.

@@ -1,14 +1,14 @@
 //! kaizen's sources, sinks and codecs: how events get in and insights get out.
 //!
 //! Sources: Kafka consumer groups ([`kafka`]), HTTP webhooks and Slack button clicks ([`http`]),
-//! and JSON Lines from files, directories and stdin ([`JsonlSource`]), each message decoded by
-//! its format's codec ([`codecs`]: native, OTLP JSON and protobuf, Alertmanager, Grafana,
-//! PagerDuty, CloudWatch, Vector, Fluent Bit, prometheus-kafka-adapter, `auto`). Sinks: the
-//! terminal ([`TerminalSink`]), JSON Lines ([`JsonlSink`]), a Kafka topic, Slack (one message
-//! per incident, [`slack`]) and dead letters for input that could not be decoded (a file,
-//! [`DeadLetterSink`], or a Kafka topic). Metrics for `GET /metrics` are kept in [`metrics`].
-//! Each source and sink is one module with a typed config; adding a format touches one file
-//! and its tests.
+//! and files, directories and stdin ([`JsonlSource`]: one message per line in any format, inputs
+//! merged by event time), each message decoded by its format's codec ([`codecs`]: native, OTLP
+//! JSON and protobuf, Alertmanager, Grafana, PagerDuty, CloudWatch, Vector, Fluent Bit,
+//! prometheus-kafka-adapter, `auto`). Sinks: the terminal ([`TerminalSink`]), JSON Lines
+//! ([`JsonlSink`]), a Kafka topic, Slack (one message per incident, [`slack`]) and dead letters
+//! for input that could not be decoded (a file, [`DeadLetterSink`], or a Kafka topic). Metrics
+//! for `GET /metrics` are kept in [`metrics`]. Each source and sink is one module with a typed
+//! config; adding a format touches one file and its tests.
 //!
 //! This crate knows nothing of detection or dataflow: it turns bytes into [`kaizen_model::Event`]s
 //! (or a [`DecodeFailure`] that says where and why) and [`kaizen_model::Insight`]s into bytes.
@@ -32,7 +32,8 @@ pub use history_file::{load_history, HistoryWriter};
 pub use http::{HttpConfig, HttpDeps, HttpError, HttpServer, Readiness, RejectedPayload};
 pub use jsonl_sink::JsonlSink;
 pub use jsonl_source::{
-    expand_inputs, read_topology, DecodeFailure, InputSpec, JsonlSource, SourceError,
+    expand_formatted_inputs, expand_inputs, read_topology, split_format, DecodeFailure, InputSpec,
+    JsonlSource, SourceError,
 };
 pub use kafka::{KafkaDeadLetter, KafkaInsightSink, KafkaSource, KafkaSourceConfig};
 pub use latest::LatestInsights;

@@ -1,4 +1,4 @@
-//! Running the dataflow over a finite input: files, directories, stdin.
+//! Running the dataflow over a finite input: files, directories, stdin, in any format.
 
 use std::collections::VecDeque;
 use std::sync::mpsc;
@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use kaizen_connectors::{DecodeFailure, InsightSink, JsonlSource, SourceError};
-use kaizen_model::{peek_ts, Insight, PastIncident, Timestamp};
+use kaizen_model::{Insight, PastIncident, Timestamp};
 
 use crate::dataflow::{self, Output, Stamped};
 use crate::EngineConfig;
@@ -124,9 +124,11 @@ impl SourceStats {
 /// A worker's input and its share of the lines.
 type Reader = (JsonlSource, Share);
 
-/// Which lines a reader decodes: line `i` (counting non-blank lines across all inputs) belongs
-/// to reader `i % peers`. Every reader still sees every line's event time, so all agree on the
-/// watermark and on which events are late, whatever the number of readers.
+/// Which lines a reader decodes: line `i` (counting non-blank lines across all inputs, in the
+/// source's merged order, which is the same for every reader) belongs to reader `i % peers`.
+/// Every reader still sees every line's event times (a native line's peeked, another format's
+/// decoded by every reader), so all agree on the watermark and on which events are late,
+/// whatever the number of readers.
 #[derive(Clone, Copy, Debug)]
 struct Share {
     index: u64,
@@ -293,6 +295,9 @@ fn drive(
     // The newest event time of every line read (all shares), and how many lines were read.
     let mut newest: Option<u64> = None;
     let mut line_index = 0u64;
+    // The place of the next event in the input, across all shares (ties in event time).
+    let mut next_seq = 0u64;
+    let mut decoded = Vec::new();
     // (event time that completes the batch, when it was read, events in it)
     let mut in_flight: VecDeque<(u64, Instant, u64)> = VecDeque::new();
     let mut batches_ahead = 0usize;
@@ -320,45 +325,49 @@ fn drive(
             // Judged against every line read so far, not against the input's epoch, so the
             // verdict depends neither on batching nor on how lines are shared out.
             let watermark = watermark_after(newest);
-            if let Some(t) = peek_ts(source.line()) {
+            if let Some(t) = source.newest_time() {
                 newest = Some(newest.map_or(t.as_millis(), |n| n.max(t.as_millis())));
             }
-            let seq = line_index;
+            // Every event gets a place of its own (a message may hold many), known to every
+            // reader without decoding a native line.
+            let first_seq = next_seq;
+            next_seq += source.event_count().max(1) as u64;
+            let nth = line_index;
             line_index += 1;
-            if seq % share.peers != share.index {
+            if nth % share.peers != share.index {
                 continue;
             }
-            let event = match source.decode_line() {
-                Ok(event) => event,
-                Err(failure) => {
-                    stats.decode_failures += 1;
-                    let _ = tx.send(Report::DecodeFailure(failure));
+            decoded.clear();
+            if let Err(failure) = source.decode_events(&mut decoded) {
+                stats.decode_failures += 1;
+                let _ = tx.send(Report::DecodeFailure(failure));
+                continue;
+            }
+            for (seq, event) in (first_seq..).zip(decoded.drain(..)) {
+                let ts = event.ts.as_millis();
+                if ts < watermark {
+                    stats.late += 1;
+                    let (name, line) = source.position();
+                    let _ = tx.send(Report::Late(DecodeFailure {
+                        source: name.to_owned(),
+                        line,
+                        reason: format!(
+                            "late: event time {} is before the watermark {} (allowed lateness {:?})",
+                            event.ts,
+                            Timestamp::from_millis(watermark),
+                            config.allowed_lateness
+                        ),
+                        raw: event.to_json(),
+                    }));
                     continue;
                 }
-            };
-            let ts = event.ts.as_millis();
-            if ts < watermark {
-                stats.late += 1;
-                let (name, line) = source.position();
-                let _ = tx.send(Report::Late(DecodeFailure {
-                    source: name.to_owned(),
-                    line,
-                    reason: format!(
-                        "late: event time {} is before the watermark {} (allowed lateness {:?})",
-                        event.ts,
-                        Timestamp::from_millis(watermark),
-                        config.allowed_lateness
-                    ),
-                    raw: event.to_json(),
-                }));
-                continue;
+                stats.events += 1;
+                batch_events += 1;
+                batch_max = batch_max.max(ts);
+                stats.first = Some(stats.first.map_or(ts, |f| f.min(ts)));
+                stats.last = Some(stats.last.map_or(ts, |l| l.max(ts)));
+                events.send(Stamped { seq, event });
             }
-            stats.events += 1;
-            batch_events += 1;
-            batch_max = batch_max.max(ts);
-            stats.first = Some(stats.first.map_or(ts, |f| f.min(ts)));
-            stats.last = Some(stats.last.map_or(ts, |l| l.max(ts)));
-            events.send(Stamped { seq, event });
         }
         let watermark = watermark_after(newest);
         if watermark > *events.time() {
