@@ -258,8 +258,6 @@ fn detect<'s>(
                 buffer.release_before(f, |a, b| (a.event.ts, a.seq).cmp(&(b.event.ts, b.seq)));
             let mut filter = filter.as_mut().map(LiveFilter::current);
             for s in &ready {
-                // Detectors see a golden signal under kaizen's name; rules see what was sent
-                // and, besides, the golden signal.
                 // A release seen in telemetry is a change, before the sample that shows it.
                 if let Some(change) = releases.on_event(&s.event) {
                     for d in &mut detectors {
@@ -269,6 +267,8 @@ fn detect<'s>(
                         filter.on_event(&change, derived_seq(&change), &mut rows);
                     }
                 }
+                // Detectors see a golden signal under kaizen's name; rules see what was sent
+                // and, besides, the golden signal.
                 let renamed = golden.on_event(&s.event);
                 let seen = renamed.as_ref().unwrap_or(&s.event);
                 for d in &mut detectors {
@@ -281,16 +281,19 @@ fn detect<'s>(
                     }
                 }
             }
-            if let Some(f) = f {
-                golden.on_watermark(Timestamp::from_millis(f), &mut derived);
-                for e in derived.drain(..) {
-                    for d in &mut detectors {
-                        d.on_event(&e, &mut signals);
-                    }
-                    if let Some(filter) = filter.as_mut() {
-                        filter.on_event(&e, derived_seq(&e), &mut rows);
-                    }
+            // Exports before the frontier are complete: their golden signals go on (all of
+            // them once the input is exhausted).
+            let complete = f.map_or(Timestamp::from_millis(u64::MAX), Timestamp::from_millis);
+            golden.on_watermark(complete, &mut derived);
+            for e in derived.drain(..) {
+                for d in &mut detectors {
+                    d.on_event(&e, &mut signals);
                 }
+                if let Some(filter) = filter.as_mut() {
+                    filter.on_event(&e, derived_seq(&e), &mut rows);
+                }
+            }
+            if let Some(f) = f {
                 for d in &mut detectors {
                     d.on_watermark(Timestamp::from_millis(f), &mut signals);
                 }

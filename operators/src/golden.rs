@@ -16,9 +16,10 @@
 //!   observations, interpolated inside the bucket as `histogram_quantile` does.
 //!
 //! Samples of one service stamped within [`EXPORT_SPREAD_MS`] of each other are one export
-//! (an OTLP batch, a Prometheus scrape); an export's derived samples are emitted, stamped with
-//! its time, once the watermark is past it — so they are complete and reach the detectors
-//! before the watermark does. Output depends only on the event sequence.
+//! (an OTLP batch, a Prometheus scrape); an export's derived samples are stamped with the time
+//! it is complete ([`EXPORT_SPREAD_MS`] after its first sample) and emitted once the watermark
+//! passes that time — so they reach the detectors before the watermark does, and never behind
+//! a watermark already passed. Output depends only on the event sequence.
 //!
 //! Not for: client-side metrics (they describe the callee), per-route signals (the derived
 //! signals are per service), or metrics without a recognisable convention and no mapping.
@@ -231,7 +232,10 @@ impl GoldenSignals {
                     }
                     state.restarts.iter().map(|(_, n)| n).sum::<f64>()
                 });
-                export.derive(service, Timestamp::from_millis(ts), restarts, out);
+                // Stamped when the export is complete: never before a watermark already
+                // passed (it was open then), whatever the batching.
+                let complete = Timestamp::from_millis(ts + EXPORT_SPREAD_MS);
+                export.derive(service, complete, restarts, out);
                 state.previous_export = Some(ts);
             }
             if w.saturating_sub(state.swept) >= SERIES_IDLE_MS / 6 {

@@ -148,7 +148,9 @@ fn to_ms(name: &str) -> f64 {
         || name.ends_with(".ms")
         || name.contains("milliseconds")
         || name.contains("_ms_")
-        || name == "http.server.duration";
+        // The older semantic conventions' `http.{server,client}.duration` were milliseconds.
+        || name.starts_with("http.server.duration")
+        || name.starts_with("http.client.duration");
     if ms {
         1.0
     } else {
@@ -218,8 +220,11 @@ fn outcome_of(labels: &Labels) -> Outcome {
             continue;
         };
         let v = value.as_str();
-        let grpc =
-            key.contains("grpc") || (key == &"code" && !v.bytes().all(|b| b.is_ascii_digit()));
+        // `code` holds an HTTP status (`503`, `5xx`) or a gRPC code name (`Unavailable`).
+        let grpc = key.contains("grpc")
+            || (key == &"code"
+                && v.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+                && !v.eq_ignore_ascii_case("error"));
         if key == &"outcome" {
             return match v {
                 "SERVER_ERROR" => Outcome::Error,
@@ -308,7 +313,13 @@ fn renamed_gauge(name: &str, labels: &Labels) -> Option<Role> {
     {
         return rename(REQUEST_RATE, 1.0);
     }
-    if server && latency_name(n) {
+    // The OTLP codec's `<histogram>_p99` (a delta point's own): the same histogram's
+    // buckets give the golden p99, once.
+    let codec_p99 = n.contains('.')
+        && n.rsplit('.')
+            .next()
+            .is_some_and(|last| last.ends_with("_p99"));
+    if server && latency_name(n) && !codec_p99 {
         let p99 = n.contains("p99") || n.contains("99th") || n.contains("percentile_99");
         let quantile = labels.get("quantile").map(|q| q.as_str());
         if p99 && quantile.is_none() {
@@ -326,7 +337,9 @@ fn renamed_gauge(name: &str, labels: &Labels) -> Option<Role> {
         "k8s.container.cpu.utilization",
     ];
     // Per-state series (`user`, `idle`, …) are parts of a whole, not a utilisation.
-    let per_state = labels.iter().any(|(k, _)| k.as_str().ends_with("state"));
+    let per_state = labels
+        .iter()
+        .any(|(k, _)| k.as_str().ends_with("state") || k.as_str().ends_with("mode"));
     if cpu.contains(&n) && !per_state {
         return rename("cpu_utilization", 1.0);
     }

@@ -440,3 +440,97 @@ fn derived_output_depends_only_on_the_events() {
             .count()
     );
 }
+
+#[test]
+fn edge_cases_of_the_conventions() {
+    let mut g = GoldenSignals::default();
+    let events = [
+        // A status class under `code` is HTTP, not a gRPC code name.
+        metric(
+            0,
+            "a",
+            "http_requests_total",
+            10.0,
+            "counter",
+            r#""code":"2xx""#,
+        ),
+        metric(
+            0,
+            "a",
+            "http_requests_total",
+            0.0,
+            "counter",
+            r#""code":"5xx""#,
+        ),
+        metric(
+            1,
+            "a",
+            "http_requests_total",
+            19.0,
+            "counter",
+            r#""code":"2xx""#,
+        ),
+        metric(
+            1,
+            "a",
+            "http_requests_total",
+            1.0,
+            "counter",
+            r#""code":"5xx""#,
+        ),
+        // Per-mode CPU series are parts of a whole.
+        metric(
+            0,
+            "a",
+            "system.cpu.utilization",
+            0.9,
+            "gauge",
+            r#""cpu.mode":"idle""#,
+        ),
+        // The codec's own p99 of a delta histogram: the buckets speak instead.
+        metric(0, "a", "http.server.request.duration_p99", 0.2, "gauge", ""),
+        // The older convention's histogram is in milliseconds.
+        metric(
+            0,
+            "b",
+            "http.server.duration_bucket",
+            0.0,
+            "counter",
+            r#""le":"100""#,
+        ),
+        metric(
+            0,
+            "b",
+            "http.server.duration_bucket",
+            0.0,
+            "counter",
+            r#""le":"+Inf""#,
+        ),
+        metric(
+            1,
+            "b",
+            "http.server.duration_bucket",
+            100.0,
+            "counter",
+            r#""le":"100""#,
+        ),
+        metric(
+            1,
+            "b",
+            "http.server.duration_bucket",
+            100.0,
+            "counter",
+            r#""le":"+Inf""#,
+        ),
+    ];
+    let out = derive(&mut g, &events);
+    let a: Vec<_> = out
+        .iter()
+        .filter(|(_, s, n, _)| s == "a" && n == ERROR_RATIO)
+        .map(|(m, _, _, v)| (*m, *v))
+        .collect();
+    assert_eq!(a, [(1, 0.1)]);
+    assert!(values(&out, "cpu_utilization").is_empty(), "{out:?}");
+    let p99 = values(&out, LATENCY_P99_MS);
+    assert_eq!(p99, [(1, 99.0)], "{out:?}");
+}
