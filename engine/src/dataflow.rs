@@ -22,7 +22,7 @@ use kaizen_model::{
 };
 use kaizen_operators::{
     GoldenSignals, IncidentCorrelator, IncidentRecall, InsightBuilder, LearnedEdges, ReleaseWatch,
-    ServiceGraph, SignalMapping,
+    ServiceGraph, SignalMapping, StackTraceFolder,
 };
 
 use crate::config::{DetectorFactory, EngineConfig};
@@ -239,6 +239,7 @@ fn detect<'s>(
         let mut detectors = factory();
         let mut golden = GoldenSignals::new(golden.to_vec());
         let mut releases = ReleaseWatch::default();
+        let mut stack_traces = StackTraceFolder::default();
         let mut derived = Vec::new();
         let mut filter = rules.map(|(live, graph)| LiveFilter::new(live, graph));
         let mut buffer = EventTimeBuffer::default();
@@ -271,8 +272,11 @@ fn detect<'s>(
                 // and, besides, the golden signal.
                 let renamed = golden.on_event(&s.event);
                 let seen = renamed.as_ref().unwrap_or(&s.event);
-                for d in &mut detectors {
-                    d.on_event(seen, &mut signals);
+                // A stack trace's frames are folded into its first line.
+                if !stack_traces.folds(&s.event) {
+                    for d in &mut detectors {
+                        d.on_event(seen, &mut signals);
+                    }
                 }
                 if let Some(filter) = filter.as_mut() {
                     filter.on_event(&s.event, s.seq, &mut rows);

@@ -39,6 +39,7 @@ mod origin;
 mod recall;
 mod releases;
 mod slo;
+mod stack_traces;
 mod templates;
 mod threshold;
 
@@ -63,6 +64,7 @@ pub use origin::OriginRanker;
 pub use recall::{fingerprint, template_shape, IncidentRecall, RecallConfig};
 pub use releases::{ReleaseWatch, RETIRED_AFTER_MS};
 pub use slo::{BurnWindow, SloBurnDetector};
+pub use stack_traces::{StackTraceFolder, MAX_GAP_MS};
 #[allow(unused_imports)]
 pub use templates::*;
 pub use threshold::{ThresholdDetector, ThresholdRule};
