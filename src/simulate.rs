@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use kaizen_simulator::{write_events, write_scenario, ScenarioConfig};
+use kaizen_simulator::{topology_file, write_events, write_scenario, Dialect, ScenarioConfig};
 
 #[derive(Args)]
 pub struct SimulateArgs {
@@ -34,7 +34,14 @@ pub struct SimulateArgs {
     /// Faults to inject (default: about one per 40 minutes after a 20-minute warm-up).
     #[arg(long)]
     faults: Option<usize>,
-    /// Write DIR/events.jsonl, DIR/topology.json and DIR/ground_truth.json.
+    /// Vocabulary: `kaizen` (its own names, alerts, deploy events, topology.json) or `otel`
+    /// (the users' dialect: OpenTelemetry and Prometheus names, one-minute exports, OTLP
+    /// batches decoded by kaizen's codecs, skewed clocks, out-of-order delivery within 30 s,
+    /// no alerts, deploys seen only as versions, a Backstage catalog-info.yaml).
+    #[arg(long, default_value = "kaizen", value_parser = parse_dialect)]
+    dialect: Dialect,
+    /// Write DIR/events.jsonl, DIR/ground_truth.json and the topology: DIR/topology.json, or
+    /// DIR/catalog-info.yaml with `--dialect otel`.
     #[arg(long, required_unless_present = "stdout")]
     out: Option<PathBuf>,
     /// Write only the events, as JSONL, to stdout (load generation through a pipe).
@@ -53,6 +60,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         metric_interval: args.metric_interval,
         log_rate: args.log_rate,
         span_rate: args.span_rate,
+        dialect: args.dialect,
         // The fault plan scales with the duration.
         ..ScenarioConfig::default().with_duration(args.duration)
     };
@@ -69,12 +77,13 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     } else if let Some(dir) = &args.out {
         let summary = write_scenario(&config, dir)?;
         eprintln!(
-            "kaizen: wrote {} events, {} faults to {} ({} → {})",
+            "kaizen: wrote {} events, {} faults to {} ({} → {}; topology {})",
             summary.events,
             summary.faults,
             dir.display(),
             summary.first,
-            summary.last
+            summary.last,
+            topology_file(args.dialect)
         );
         summary.events
     } else {
@@ -86,4 +95,8 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         events as f64 / secs.max(1e-9)
     );
     Ok(())
+}
+
+fn parse_dialect(s: &str) -> Result<Dialect, String> {
+    s.parse()
 }

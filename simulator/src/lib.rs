@@ -6,6 +6,12 @@
 //! PRNG and platform-independent arithmetic, and generates one metric interval at a time
 //! (bounded memory, events in non-decreasing event-time order).
 //!
+//! Two [`Dialect`]s: kaizen's own (golden-signal gauges, alerts, deploy events,
+//! `topology.json`) and the users' (`Dialect::Otel`: OpenTelemetry and Prometheus names,
+//! one-minute exports, OTLP batches, skewed clocks, out-of-order delivery, no alerts, deploys
+//! seen only as versions, a Backstage catalog), decoded by kaizen's own codecs. Both run the
+//! same plan: same seed, same faults.
+//!
 //! What it is **not**: a detector. The simulator knows the answers (which fault, where, when,
 //! what fixes it) and writes them to `ground_truth.json` only so that benchmarks can score the
 //! engine afterwards. Nothing in kaizen's engine may read the ground truth or depend on this
@@ -24,6 +30,7 @@
 
 mod alerts;
 mod catalog;
+mod dialect;
 mod effects;
 mod estate;
 mod faults;
@@ -31,6 +38,7 @@ mod frame;
 mod generator;
 mod logs;
 mod metrics;
+mod otel;
 mod output;
 mod plan;
 mod rng;
@@ -45,6 +53,7 @@ use std::time::Duration;
 
 use kaizen_model::{Event, Timestamp, Topology};
 
+pub use dialect::Dialect;
 pub use faults::{Fault, FaultKind, GroundTruth};
 
 /// The metric names every service reports.
@@ -76,6 +85,9 @@ pub struct ScenarioConfig {
     /// How many of the faults repeat an earlier one (same kind, origin and remedy); default
     /// `max(1, faults / 3)` when there are at least 2 faults. Capped at `faults - 1`.
     pub recurrences: usize,
+    /// The vocabulary of the telemetry and topology (default [`Dialect::Kaizen`]). The plan,
+    /// hence the ground truth's faults, is the same in every dialect.
+    pub dialect: Dialect,
 }
 
 impl Default for ScenarioConfig {
@@ -93,6 +105,7 @@ impl Default for ScenarioConfig {
             span_rate: 0.2,
             faults,
             recurrences: Self::default_recurrences(faults),
+            dialect: Dialect::Kaizen,
         }
     }
 }
@@ -195,18 +208,48 @@ pub enum SimError {
     /// JSON encoding failed.
     #[error("JSON encoding failed: {0}")]
     Json(#[from] serde_json::Error),
+    /// The topology document does not parse (a bug if it ever happens).
+    #[error("topology: {0}")]
+    Topology(#[from] kaizen_model::TopologyError),
     /// The configuration cannot be simulated.
     #[error("invalid scenario config: {0}")]
     Config(String),
 }
 
-/// The estate's topology (`topology.json`).
+/// The estate's topology (`topology.json`): the architecture in kaizen's own terms, whatever
+/// the dialect (callers, owners, SLOs).
 pub fn topology(config: &ScenarioConfig) -> Topology {
     estate::Estate::build(config.services).topology()
 }
 
+/// The estate as a Backstage software catalog (`catalog-info.yaml`): a System, a Group per
+/// team, a Component per service and a Resource per database, cache and queue, with
+/// `spec.dependsOn`, owner and lifecycle. What [`Dialect::Otel`] gives kaizen instead of
+/// `topology.json`.
+pub fn catalog_info(config: &ScenarioConfig) -> String {
+    otel::catalog(config)
+}
+
+/// The topology kaizen is given in `config`'s dialect: [`topology`] for [`Dialect::Kaizen`],
+/// the [`catalog_info`] as kaizen reads it for [`Dialect::Otel`] (no SLOs, Backstage's tiers).
+pub fn engine_topology(config: &ScenarioConfig) -> Result<Topology, SimError> {
+    match config.dialect {
+        Dialect::Kaizen => Ok(topology(config)),
+        Dialect::Otel => Ok(Topology::from_backstage_yaml(&catalog_info(config))?),
+    }
+}
+
+/// The name of the topology file [`write_scenario`] writes for `dialect`.
+pub fn topology_file(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Kaizen => "topology.json",
+        Dialect::Otel => "catalog-info.yaml",
+    }
+}
+
 /// The fault plan: a pure function of the config (seed, start, duration, services, faults,
-/// recurrences), available without generating any telemetry.
+/// recurrences), available without generating any telemetry. In [`Dialect::Otel`] no alert
+/// warns before a fault, so every fault is observable from its start.
 pub fn ground_truth(config: &ScenarioConfig) -> GroundTruth {
     let plan = plan::plan(config);
     GroundTruth {
@@ -217,19 +260,36 @@ pub fn ground_truth(config: &ScenarioConfig) -> GroundTruth {
             .faults
             .iter()
             .enumerate()
-            .map(|(i, f)| f.to_fault(&plan.estate, i))
+            .map(|(i, f)| {
+                let mut fault = f.to_fault(&plan.estate, i);
+                if config.dialect == Dialect::Otel {
+                    fault.observable_from = fault.start;
+                }
+                fault
+            })
             .collect(),
     }
 }
 
-/// Generates every event of the scenario, in non-decreasing event-time order (ties in a fixed
-/// order). Out-of-range settings are clamped rather than rejected: at least one service and
-/// instance, a metric interval of at least 1 s, non-finite or negative rates as 0.
+/// Generates every event of the scenario: in [`Dialect::Kaizen`] in non-decreasing event-time
+/// order (ties in a fixed order); in [`Dialect::Otel`] in arrival order, each event at most
+/// 30 s older than the newest before it (skewed clocks, batches, retries), some stamped a
+/// little before the start or after the end. Out-of-range settings are clamped rather than
+/// rejected: at least one service and instance, a metric interval of at least 1 s, non-finite
+/// or negative rates as 0.
 pub fn generate(config: &ScenarioConfig, emit: &mut dyn FnMut(&Event)) {
-    generator::run(config, &mut |e| {
+    let mut each = |e: &Event| {
         emit(e);
         true
-    });
+    };
+    match config.dialect {
+        Dialect::Kaizen => {
+            generator::run(config, &mut each);
+        }
+        Dialect::Otel => {
+            otel::run(config, &mut each);
+        }
+    }
 }
 
 /// Writes the scenario's events as native JSON Lines (`Event::write_json`, one per line) to
@@ -241,10 +301,18 @@ pub fn generate(config: &ScenarioConfig, emit: &mut dyn FnMut(&Event)) {
 /// [`ScenarioConfig::validate`]).
 pub fn write_events<W: Write>(config: &ScenarioConfig, out: W) -> Result<u64, SimError> {
     config.validate()?;
-    Ok(output::write_jsonl(config, out)?.events)
+    Ok(write_jsonl(config, out)?.events)
 }
 
-/// Writes `dir/events.jsonl`, `dir/topology.json` and `dir/ground_truth.json` (creating `dir`).
+fn write_jsonl<W: Write>(config: &ScenarioConfig, out: W) -> Result<generator::Stats, SimError> {
+    match config.dialect {
+        Dialect::Kaizen => output::write_jsonl(config, out),
+        Dialect::Otel => output::write_otel_jsonl(config, out),
+    }
+}
+
+/// Writes `dir/events.jsonl`, the topology ([`topology_file`]: `dir/topology.json`, or
+/// `dir/catalog-info.yaml` in [`Dialect::Otel`]) and `dir/ground_truth.json` (creating `dir`).
 pub fn write_scenario(config: &ScenarioConfig, dir: &Path) -> Result<ScenarioSummary, SimError> {
     config.validate()?;
     std::fs::create_dir_all(dir).map_err(|source| SimError::File {
@@ -252,14 +320,21 @@ pub fn write_scenario(config: &ScenarioConfig, dir: &Path) -> Result<ScenarioSum
         source,
     })?;
     let truth = ground_truth(config);
-    write_pretty(&dir.join("topology.json"), &topology(config))?;
+    match config.dialect {
+        Dialect::Kaizen => write_pretty(&dir.join("topology.json"), &topology(config))?,
+        Dialect::Otel => {
+            let path = dir.join("catalog-info.yaml");
+            std::fs::write(&path, catalog_info(config))
+                .map_err(|source| SimError::File { path, source })?;
+        }
+    }
     write_pretty(&dir.join("ground_truth.json"), &truth)?;
     let path = dir.join("events.jsonl");
     let file = File::create(&path).map_err(|source| SimError::File {
         path: path.clone(),
         source,
     })?;
-    let stats = output::write_jsonl(config, file).map_err(|e| match e {
+    let stats = write_jsonl(config, file).map_err(|e| match e {
         SimError::Io(source) => SimError::File { path, source },
         other => other,
     })?;

@@ -38,6 +38,39 @@ pub(crate) fn write_jsonl<W: Write>(config: &ScenarioConfig, out: W) -> Result<S
     Ok(stats)
 }
 
+/// Writes the users'-dialect events of `config` (see `crate::otel`), decoded by kaizen's
+/// codecs, to `out`; returns the run's statistics.
+pub(crate) fn write_otel_jsonl<W: Write>(
+    config: &ScenarioConfig,
+    out: W,
+) -> Result<Stats, SimError> {
+    let mut w = BufWriter::with_capacity(CHUNK, out);
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + 4096);
+    let mut failed: Option<std::io::Error> = None;
+    let run = crate::otel::run(config, &mut |e| {
+        e.write_json(&mut buf);
+        buf.push(b'\n');
+        if buf.len() < CHUNK {
+            return true;
+        }
+        let written = w.write_all(&buf);
+        buf.clear();
+        match written {
+            Ok(()) => true,
+            Err(err) => {
+                failed = Some(err);
+                false
+            }
+        }
+    });
+    if let Some(err) = failed {
+        return Err(SimError::Io(err));
+    }
+    w.write_all(&buf)?;
+    w.flush()?;
+    Ok(run.stats)
+}
+
 fn serial<W: Write>(config: &ScenarioConfig, w: &mut W) -> Result<Stats, SimError> {
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + 4096);
     let mut failed: Option<std::io::Error> = None;

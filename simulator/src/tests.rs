@@ -505,3 +505,33 @@ fn invalid_configs_are_rejected_by_writers() {
     assert!(write_events(&config, std::io::sink()).is_err());
     assert!(ScenarioConfig::default().validate().is_ok());
 }
+
+/// A stable digest of the bytes `config` writes.
+fn digest(config: &ScenarioConfig) -> (usize, u64) {
+    let out = bytes(config);
+    let mut h = kaizen_model::StableHasher::new();
+    h.write(&out);
+    (out.len(), h.finish())
+}
+
+/// Pinned on the generator as it was before the users' dialect was added: kaizen's own
+/// dialect must keep its bytes (the default, and when asked for by name).
+#[test]
+fn kaizen_dialect_bytes_are_pinned() {
+    let mut wide = small(3);
+    wide.services = 14;
+    wide.instances = 2;
+    let named = ScenarioConfig {
+        dialect: crate::Dialect::Kaizen,
+        ..small(1)
+    };
+    assert_eq!(named, small(1));
+    let got = [digest(&small(1)), digest(&wide)];
+    assert_eq!(
+        got,
+        [
+            (13_030_712, 1_689_511_646_261_066_897),
+            (17_162_042, 18_246_803_371_306_895_942)
+        ]
+    );
+}

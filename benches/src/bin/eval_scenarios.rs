@@ -22,6 +22,10 @@
 //!
 //! `cargo run --release -p kaizen-benches --bin eval-scenarios -- --seeds 3 --duration 24h`
 //!
+//! `--dialect otel` runs the same plans in the users' dialect (OpenTelemetry and Prometheus
+//! names, one-minute exports, skewed clocks, no alerts, deploys seen only as versions, the
+//! Backstage catalog as topology; see `kaizen_simulator::Dialect`).
+//!
 //! On a terminal, stderr shows a progress bar over the events of all seeds (events/s, the
 //! current seed and the event time its replay reached).
 
@@ -34,7 +38,7 @@ use kaizen_benches::progress::Progress;
 use kaizen_connectors::{JsonlSource, LatestInsights};
 use kaizen_engine::{replay, EngineConfig, ReplayHooks};
 use kaizen_model::Insight;
-use kaizen_simulator::{ground_truth, topology, write_events, ScenarioConfig};
+use kaizen_simulator::{engine_topology, ground_truth, write_events, Dialect, ScenarioConfig};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -54,6 +58,13 @@ struct Args {
     /// One JSON line per fault.
     #[arg(long)]
     verbose: bool,
+    /// The scenarios' vocabulary: `kaizen` or `otel`.
+    #[arg(long, default_value = "kaizen", value_parser = parse_dialect)]
+    dialect: Dialect,
+}
+
+fn parse_dialect(s: &str) -> Result<Dialect, String> {
+    s.parse()
 }
 
 #[derive(Default)]
@@ -83,6 +94,7 @@ fn main() -> Result<()> {
         progress.set_message(format!("{of_seeds} · generating"));
         let scenario = ScenarioConfig {
             seed,
+            dialect: args.dialect,
             ..ScenarioConfig::default().with_duration(args.duration)
         };
         let truth = ground_truth(&scenario);
@@ -92,7 +104,7 @@ fn main() -> Result<()> {
         progress.set_message(format!("{of_seeds} · replaying"));
         let config = EngineConfig {
             workers: args.workers,
-            topology: topology(&scenario),
+            topology: engine_topology(&scenario)?,
             ..EngineConfig::default()
         };
         let mut sink = LatestInsights::default();
