@@ -12,6 +12,8 @@ use std::io::{BufWriter, Write};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Mutex;
 
+use kaizen_model::Event;
+
 use crate::frame::{Frame, FrameSink};
 use crate::generator::{self, Stats};
 use crate::{ScenarioConfig, SimError};
@@ -45,36 +47,24 @@ pub(crate) fn write_otel_jsonl<W: Write>(
     out: W,
 ) -> Result<Stats, SimError> {
     let mut w = BufWriter::with_capacity(CHUNK, out);
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + 4096);
-    let mut failed: Option<std::io::Error> = None;
-    let run = crate::otel::run(config, &mut |e| {
-        e.write_json(&mut buf);
-        buf.push(b'\n');
-        if buf.len() < CHUNK {
-            return true;
-        }
-        let written = w.write_all(&buf);
-        buf.clear();
-        match written {
-            Ok(()) => true,
-            Err(err) => {
-                failed = Some(err);
-                false
-            }
-        }
-    });
-    if let Some(err) = failed {
-        return Err(SimError::Io(err));
-    }
-    w.write_all(&buf)?;
+    let run = write_chunked(&mut w, |emit| crate::otel::run(config, emit))?;
     w.flush()?;
     Ok(run.stats)
 }
 
 fn serial<W: Write>(config: &ScenarioConfig, w: &mut W) -> Result<Stats, SimError> {
+    write_chunked(w, |emit| generator::run(config, emit))
+}
+
+/// Runs a generator whose events are written to `w` as JSON lines, `CHUNK` bytes at a time;
+/// the first write error stops the generator and is returned.
+fn write_chunked<W: Write, T>(
+    w: &mut W,
+    generate: impl FnOnce(&mut dyn FnMut(&Event) -> bool) -> T,
+) -> Result<T, SimError> {
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + 4096);
     let mut failed: Option<std::io::Error> = None;
-    let stats = generator::run(config, &mut |e| {
+    let result = generate(&mut |e| {
         e.write_json(&mut buf);
         buf.push(b'\n');
         if buf.len() < CHUNK {
@@ -94,7 +84,7 @@ fn serial<W: Write>(config: &ScenarioConfig, w: &mut W) -> Result<Stats, SimErro
         return Err(SimError::Io(err));
     }
     w.write_all(&buf)?;
-    Ok(stats)
+    Ok(result)
 }
 
 /// A frame to encode: sequence number, events, and a byte buffer to reuse.
